@@ -1,0 +1,368 @@
+"""Benchmark the ledger on a synthetic run with known injected faults.
+
+    .venv/bin/python bench/bench_ledger.py [--messages 10000000] [--cache DIR]
+
+Generates sends.ndjson / receipts.ndjson / rejected.ndjson once (DuckDB, vectorised; cached
+under the temp dir keyed by size and generator version), reconciles them in a fresh
+subprocess measuring wall time and peak RSS, and checks every count against the truth the
+generator injected. Exit status 1 when a count is wrong or a budget is exceeded.
+
+The truth is known by construction: messages are spread over 1,000 streams at 10 k/s, a
+stream's messages 100 ms apart; only every 10th message of a stream may carry a fault,
+so a fault never touches a neighbour and each fault's effect on every count is fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+GEN_VERSION = 3
+STREAMS = 1000
+BASE_US = 1_700_000_000_000_000  # Unix epoch, microseconds
+MS = 1_000_000  # ns
+S = 1_000_000_000  # ns
+DEADLINES_S = (30, 300, 900)
+BUDGET_WALL_S = 10.0
+BUDGET_RSS_MIB = 1536.0
+
+# Fault kinds for the candidate messages, with their weight per 100,000 candidates.
+# Each kind: (weight, class, status, [(receipt status, delay ns or None = after close)], effect)
+# effect: fate, duplicates, out_of_order
+KINDS: dict[str, tuple[int, str, int, list[tuple[str, str]], tuple[str, int, int]]] = {
+    "ok": (0, "accepted", 202, [("delivered", "d")], ("delivered", 0, 0)),
+    "lost": (500, "accepted", 202, [], ("lost", 0, 0)),
+    "failed": (500, "accepted", 202, [("failed", "d")], ("failed", 0, 0)),
+    "fail_then_ok": (
+        500,
+        "accepted",
+        202,
+        [("failed", "d"), ("delivered", f"d + {10 * MS}")],
+        ("delivered", 1, 0),
+    ),
+    "late300": (500, "accepted", 202, [("delivered", f"{100 * S} + j")], ("late300", 0, 1)),
+    "late900": (300, "accepted", 202, [("delivered", f"{600 * S} + j")], ("late900", 0, 1)),
+    "at_deadline": (100, "accepted", 202, [("delivered", f"{30 * S}")], ("delivered", 0, 1)),
+    "just_late": (100, "accepted", 202, [("delivered", f"{30 * S + 1}")], ("late300", 0, 1)),
+    "at_last": (100, "accepted", 202, [("delivered", f"{900 * S}")], ("late900", 0, 1)),
+    "too_late": (100, "accepted", 202, [("delivered", f"{900 * S + 1}")], ("lost", 0, 1)),
+    "fail_too_late": (
+        100,
+        "accepted",
+        202,
+        [("failed", "d"), ("delivered", f"{900 * S + MS}")],
+        ("failed", 1, 1),
+    ),
+    "swap": (500, "accepted", 202, [("delivered", f"{300 * MS} + j")], ("delivered", 0, 1)),
+    "dup": (
+        1000,
+        "accepted",
+        202,
+        [("delivered", "d"), ("delivered", f"d + {20 * MS}")],
+        ("delivered", 1, 0),
+    ),
+    "dup2": (
+        300,
+        "accepted",
+        202,
+        [("delivered", "d"), ("delivered", f"d + {20 * MS}"), ("failed", f"d + {30 * MS}")],
+        ("delivered", 2, 0),
+    ),
+    "dup_after_close": (
+        100,
+        "accepted",
+        202,
+        [("delivered", "d"), ("delivered", None)],
+        ("delivered", 0, 0),
+    ),
+    "rej429": (500, "rejected", 429, [], ("rejected", 0, 0)),
+    "rej503": (200, "rejected", 503, [], ("rejected", 0, 0)),
+    "rej_rcpt": (100, "rejected", 503, [("delivered", "d")], ("rejected", 0, 0)),
+    "indet_rec": (300, "indeterminate", 0, [("delivered", "d")], ("recovered", 0, 0)),
+    "indet_rec_f": (100, "indeterminate", 0, [("failed", "d")], ("recovered", 0, 0)),
+    "indet_unseen": (300, "indeterminate", 0, [], ("unseen", 0, 0)),
+}
+KIND_CODE = {name: code for code, name in enumerate(KINDS)}
+UNEXPECTED = 1000  # unexpected receipts, over 900 distinct ids
+JUNK_EVERY = 10_007  # a console line that is not a send record
+REPEAT_EVERY = 100_003  # a send line repeated (with another class) at the end of the file
+
+
+def _kind_case() -> str:
+    """SQL: the kind code of candidate `u` (0..99,999), in cumulative weight bands."""
+    parts, acc = [], 0
+    for name, (weight, *_rest) in KINDS.items():
+        if weight:
+            acc += weight
+            parts.append(f"WHEN u < {acc} THEN {KIND_CODE[name]}")
+    return f"CASE WHEN u < 0 THEN 0 {' '.join(parts)} ELSE 0 END"
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def generate(run_dir: Path, n: int) -> dict:
+    """Write the three run files for `n` messages; return the injected truth."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last_sent_ns = (BASE_US + n * 100) * 1000
+    close_ns = last_sent_ns + 1000 * S
+    con = duckdb.connect()
+    con.execute("SET threads = 2; SET preserve_insertion_order = true")
+    classes = _sql_list([k[1] for k in KINDS.values()])
+    statuses = "[" + ", ".join(str(k[2]) for k in KINDS.values()) + "]"
+    con.execute(f"""
+        CREATE TABLE m AS
+        SELECT i, i % {STREAMS} AS s, i // {STREAMS} AS k,
+               (BASE + i * 100 + hash(i) % 97) AS sent_us,
+               50 * {MS} + hash(i * 7 + 1) % (20 * {MS}) AS d,
+               hash(i * 13 + 5) % {MS} AS j,
+               kind
+        FROM (
+            SELECT i, {_kind_case()} AS kind
+            FROM (
+                SELECT i, CASE WHEN (i // {STREAMS}) % 10 = 0
+                               THEN (hash(i * 31 + 17) % 100000)::BIGINT ELSE -1 END AS u
+                FROM range({n}) t(i)
+            )
+        ), (SELECT {BASE_US}::BIGINT AS BASE)
+    """)
+    # Receipts of sent messages, one SELECT per receipt position of each kind.
+    parts = []
+    for name, (_w, _c, _st, receipts, _e) in KINDS.items():
+        for pos, (status, delay) in enumerate(receipts):
+            recv = f"sent_us * 1000 + {delay}" if delay else f"{close_ns} + 1000 + i"
+            parts.append(
+                f"SELECT i, {pos} AS pos, '{status}' AS status, {recv} AS recv_ns "
+                f"FROM m WHERE kind = {KIND_CODE[name]}"
+            )
+    # Unexpected receipts (ids never sent, some repeated), and a few after close.
+    unexpected = (
+        f"SELECT NULL AS i, j AS pos, 'delivered' AS status, "
+        f"{BASE_US * 1000} + j * {n // UNEXPECTED * 100_000} + 7 AS recv_ns FROM range({UNEXPECTED}) t(j) "
+        f"UNION ALL SELECT NULL, 5000 + j, 'delivered', {close_ns} + 5 + j FROM range(10) t(j)"
+    )
+    con.execute(f"""
+        CREATE TABLE r AS
+        SELECT row_number() OVER (ORDER BY recv_ns, i, pos) - 1 AS n, * FROM (
+            {" UNION ALL ".join(parts)} UNION ALL {unexpected}
+        )
+    """)
+    con.execute(f"""
+        COPY (
+            SELECT r.n, r.recv_ns,
+                   coalesce('m' || lpad(r.i::VARCHAR, 9, '0'), 'u' || lpad((r.pos % 900)::VARCHAR, 6, '0')) AS id,
+                   coalesce('s' || m.s, 'u') AS stream, coalesce(m.k, r.pos) AS seq, r.status,
+                   strftime(make_timestamp((r.recv_ns // 1000 - 1000)::BIGINT),
+                            '%Y-%m-%dT%H:%M:%S.%fZ') AS delivered_at
+            FROM r LEFT JOIN m USING (i) ORDER BY r.n
+        ) TO '{run_dir / "receipts.ndjson"}' (FORMAT json)
+    """)
+    line = (
+        "'{\"dd\":1,\"id\":\"m' || lpad(i::VARCHAR, 9, '0') || '\",\"stream\":\"s' || s"
+        " || '\",\"seq\":' || k || ',\"sent_ms\":' || (sent_us::DECIMAL(18, 0) / 1000)"
+        f" || ',\"class\":\"' || {classes}[kind + 1] || '\",\"status\":' || {statuses}[kind + 1]"
+        " || ',\"variant\":\"' || (CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END) || '\"}'"
+    )
+    junk = (
+        "CASE (i // {e}) % 4 WHEN 0 THEN 'iteration ' || i || ' done, \"ok\": true' "
+        "WHEN 1 THEN '{{\"level\":\"info\",\"msg\":\"tick ' || i || '\"}}' "
+        "WHEN 2 THEN '{{\"dd\":2,\"id\":\"m' || lpad(i::VARCHAR, 9, '0') || '\"}}' "
+        "ELSE '[1, 2, {{\"dd\": 1}}]' END"
+    ).format(e=JUNK_EVERY)
+    repeat = line.replace('\\"class\\":\\"\' || ', "").replace("'\\\"class\\\"", "'\\\"class\\\"")
+    con.execute(f"""
+        COPY (
+            SELECT line FROM (
+                SELECT i AS o, 1 AS sub, {line} AS line FROM m
+                UNION ALL SELECT i, 0, {junk} FROM m WHERE i % {JUNK_EVERY} = 5
+                UNION ALL SELECT {n} + i, 0,
+                    '{{"dd":1,"id":"m' || lpad(i::VARCHAR, 9, '0') || '","stream":"s' || s
+                    || '","seq":' || k || ',"sent_ms":' || (sent_us::DECIMAL(18, 0) / 1000)
+                    || ',"class":"rejected","status":500,"variant":"C"}}'
+                FROM m WHERE i % {REPEAT_EVERY} = 3
+            ) ORDER BY o, sub
+        ) TO '{run_dir / "sends.ndjson"}'
+        (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')
+    """)
+    del repeat
+    with open(run_dir / "rejected.ndjson", "w") as f:
+        for j in range(50):
+            reason = "bad_signature" if j % 5 else "malformed"
+            f.write(json.dumps({"recv_ns": BASE_US * 1000 + j * S, "reason": reason}) + "\n")
+        f.write(json.dumps({"recv_ns": close_ns + 1, "reason": "bad_signature"}) + "\n")
+    truth = _truth(con, n)
+    truth["close_ns"] = close_ns
+    con.close()
+    return truth
+
+
+def _truth(con: duckdb.DuckDBPyConnection, n: int) -> dict:
+    """Expected counts from the kind of every message (what was injected)."""
+    rows = con.execute("SELECT kind, count(*) FROM m GROUP BY kind").fetchall()
+    by_kind = {list(KINDS)[code]: cnt for code, cnt in rows}
+    c = dict.fromkeys(
+        ["accepted", "rejected", "indeterminate", "delivered", "late", "failed", "lost"]
+        + ["recovered", "unseen", "duplicates", "out_of_order"],
+        0,
+    )
+    late = {"300": 0, "900": 0}
+    rejected_by_status: dict[str, int] = {}
+    for name, cnt in by_kind.items():
+        _w, cls, status, _r, (fate, dups, ooo) = KINDS[name]
+        c[cls] += cnt
+        if fate.startswith("late"):
+            c["late"] += cnt
+            late[fate[4:]] += cnt
+        elif fate != "rejected":
+            c[fate] += cnt
+        else:
+            rejected_by_status[str(status)] = rejected_by_status.get(str(status), 0) + cnt
+        c["duplicates"] += dups * cnt
+        c["out_of_order"] += ooo * cnt
+    c["attempted"] = n
+    c["unexpected"] = UNEXPECTED
+    c["bad_signature"] = 40
+    latency = _truth_latency(con)
+    return {
+        "counts": c,
+        "late_by_deadline": late,
+        "rejected_by_status": rejected_by_status,
+        "latency_ms": latency,
+        "malformed": 10,
+        "repeated_send_ids": len(range(3, n, REPEAT_EVERY)),
+        "by_kind": by_kind,
+    }
+
+
+def _truth_latency(con: duckdb.DuckDBPyConnection) -> dict:
+    """Percentiles of the first receipt's latency over delivered, late, recovered messages."""
+    counted = [KIND_CODE[k] for k, v in KINDS.items() if v[4][0] in {"delivered", "recovered"}]
+    counted += [KIND_CODE[k] for k, v in KINDS.items() if v[4][0].startswith("late")]
+    row = con.execute(f"""
+        WITH first AS (
+            SELECT i, arg_min(recv_ns, n) AS recv_ns FROM r WHERE i IS NOT NULL GROUP BY i
+        )
+        SELECT quantile_cont(x, [0.5, 0.95, 0.99]), max(x) FROM (
+            SELECT (first.recv_ns - m.sent_us * 1000) / 1e6 AS x
+            FROM m JOIN first USING (i) WHERE m.kind IN ({", ".join(map(str, counted))})
+        )
+    """).fetchone()
+    assert row is not None
+    (p50, p95, p99), mx = row
+    return {"p50": p50, "p95": p95, "p99": p99, "max": mx}
+
+
+CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from deliverydags.ledger import reconcile
+t1 = time.perf_counter()
+res = reconcile(Path(sys.argv[1]), [30, 300, 900], close_ns=int(sys.argv[2])).to_dict()
+t2 = time.perf_counter()
+res["_import_s"] = t1 - t0
+res["_reconcile_s"] = t2 - t1
+print(json.dumps(res))
+"""
+
+
+def run_child(run_dir: Path, close_ns: int) -> tuple[dict, float, float]:
+    """Reconcile in a fresh interpreter; return (result, wall s, peak RSS MiB of children)."""
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(run_dir), str(close_ns)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return json.loads(out.stdout), wall, rss_mib
+
+
+def compare(res: dict, truth: dict) -> list[str]:
+    errors = []
+    for key, want in truth["counts"].items():
+        got = res["counts"].get(key)
+        if got != want:
+            errors.append(f"counts.{key}: got {got}, injected {want}")
+    for field in ("late_by_deadline", "rejected_by_status", "malformed", "repeated_send_ids"):
+        if res.get(field) != truth[field]:
+            errors.append(f"{field}: got {res.get(field)}, injected {truth[field]}")
+    for key, want in truth["latency_ms"].items():
+        got = res["latency_ms"][key]
+        if got is None or abs(got - want) > 1e-6 * max(1.0, abs(want)):
+            errors.append(f"latency_ms.{key}: got {got}, expected {want}")
+    c = res["counts"]
+    if c["attempted"] != c["accepted"] + c["rejected"] + c["indeterminate"]:
+        errors.append("invariant attempted")
+    if c["accepted"] != c["delivered"] + c["late"] + c["failed"] + c["lost"]:
+        errors.append("invariant accepted")
+    if c["indeterminate"] != c["recovered"] + c["unseen"]:
+        errors.append("invariant indeterminate")
+    return errors
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=10_000_000)
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "dd-bench-ledger")
+    args = ap.parse_args()
+    run_dir = args.cache / f"v{GEN_VERSION}-n{args.messages}"
+    truth_path = run_dir / "truth.json"
+    if truth_path.exists():
+        truth = json.loads(truth_path.read_text())
+        print(f"using cached run files in {run_dir}")
+    else:
+        t0 = time.perf_counter()
+        truth = generate(run_dir, args.messages)
+        truth_path.write_text(json.dumps(truth))
+        print(f"generated run files in {run_dir} in {time.perf_counter() - t0:.1f} s")
+    sizes = {
+        p.name: p.stat().st_size / 2**20 for p in sorted(run_dir.glob("*.ndjson"))
+    }
+    print(machine())
+    print("files: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in sizes.items()))
+    res, wall, rss = run_child(run_dir, truth["close_ns"])
+    print(
+        f"reconcile: wall {wall:.2f} s (import {res['_import_s']:.2f} s, "
+        f"reconcile {res['_reconcile_s']:.2f} s), peak RSS {rss:,.0f} MiB"
+    )
+    print("counts: " + json.dumps(res["counts"]))
+    print("latency_ms: " + json.dumps(res["latency_ms"]))
+    errors = compare(res, truth)
+    if wall > BUDGET_WALL_S:
+        errors.append(f"wall {wall:.2f} s over budget {BUDGET_WALL_S} s")
+    if rss > BUDGET_RSS_MIB:
+        errors.append(f"peak RSS {rss:.0f} MiB over budget {BUDGET_RSS_MIB} MiB")
+    for e in errors:
+        print("FAIL " + e)
+    print("OK: every count equals the injected truth" if not errors else f"{len(errors)} failures")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""`message_soak`: tonight's load test with exact delivery accounting."""
+
+import dagster as dg
+
+from deliverydags.k6run import K6Error
+from deliverydags.partitions import nightly_partitions
+from deliverydags.procs import ServiceError
+from deliverydags.report import markdown
+from deliverydags.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
+from deliverydags.runner import SetupError, new_run_id, run_check
+from deliverydags.settings import DEFAULT_DEADLINES_S, ConfigError, Gates, RunSettings
+
+GATE_CHECKS = {
+    "messages_sent": "The scenario sent at least one message.",
+    "zero_loss": "No accepted message lost (no valid receipt by the last deadline).",
+    "zero_failed": "No accepted message reported failed by the target.",
+    "p95_latency_ms": "p95 send-to-receipt latency below the limit.",
+    "error_rate": "Share of messages not accepted (rejected or unanswered) below the limit.",
+    "k6_thresholds": "None of k6's own thresholds crossed.",
+}
+
+
+class SoakConfig(dg.Config):
+    """The nightly profile by default (the seed's soak: 500 msg/s for 30 min)."""
+
+    scenario: str = "message_soak"
+    rate: float = 500.0
+    duration_s: float = 1800.0
+    deadlines_s: list[float] = list(DEFAULT_DEADLINES_S)
+    payload_bytes: int = 256
+    variants: str = ""
+    target_args: list[str] = []
+    max_lost: int = 0
+    max_failed: int = 0
+    p95_latency_ms: float = 100.0
+    max_error_rate: float = 0.001
+
+    def settings(self, target: DeliveryTargetResource, k6_binary: str) -> RunSettings:
+        return RunSettings(
+            scenario=self.scenario,
+            target_url=target.url,
+            rate=self.rate,
+            duration_s=self.duration_s,
+            deadlines_s=tuple(self.deadlines_s),
+            payload_bytes=self.payload_bytes,
+            variants=self.variants,
+            collector_addr=target.collector_addr,
+            collector_url=target.collector_url,
+            redis_url=target.redis_url,
+            target_args=tuple(self.target_args),
+            k6_binary=k6_binary,
+            gates=Gates(self.max_lost, self.max_failed, self.p95_latency_ms, self.max_error_rate),
+        )
+
+
+@dg.asset(
+    partitions_def=nightly_partitions,
+    pool="load_test",
+    group_name="delivery",
+    kinds={"k6", "duckdb"},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="message_soak", description=desc, blocking=True)
+        for name, desc in GATE_CHECKS.items()
+    ],
+    description="Tonight's message soak: k6 load, signed receipts, exact ledger, gates.",
+)
+def message_soak(
+    context: dg.AssetExecutionContext,
+    config: SoakConfig,
+    k6: K6Resource,
+    target: DeliveryTargetResource,
+    results: ResultsStoreResource,
+) -> dg.MaterializeResult:
+    night = context.partition_key
+    run_id = new_run_id()
+    run_dir = results.run_dir(night, run_id)
+    try:
+        settings = config.settings(target, k6.path())
+        result = run_check(
+            settings,
+            target.secrets(),
+            run_dir,
+            log=context.log.info,
+            interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
+        )
+    except (ConfigError, SetupError, K6Error, ServiceError) as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
+    if result["status"] == "aborted":
+        raise dg.Failure(f"run aborted; partial result (not stored) in {run_dir / 'result.json'}")
+    results.store.save(night, result)
+    context.log.info("\n" + markdown(result))
+    return dg.MaterializeResult(
+        metadata=_metadata(result, run_dir),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=g["name"],
+                passed=g["passed"],
+                metadata={"observed": _plain(g["observed"]), "limit": _plain(g["limit"])},
+            )
+            for g in result["gates"]
+            if g["name"] in GATE_CHECKS
+        ],
+    )
+
+
+def _plain(value: object) -> object:
+    """A gate figure as metadata: numbers stay numbers, lists JSON, nothing 'n/a'."""
+    if value is None:
+        return "n/a"
+    return dg.MetadataValue.json(value) if isinstance(value, list) else value
+
+
+def _metadata(result: dict, run_dir) -> dict:
+    counts = result["counts"]
+    lat = result.get("latency_ms") or {}
+    meta: dict = {f"count_{k}": int(v) for k, v in counts.items()}
+    meta.update({f"latency_{k}_ms": float(v) for k, v in lat.items() if v is not None})
+    if result.get("delivery_rate") is not None:
+        meta["delivery_rate"] = float(result["delivery_rate"])
+    meta.update(
+        status=result["status"],
+        run_id=result["run_id"],
+        target_url=dg.MetadataValue.url(result["target_url"]),
+        target_version=result.get("target_version", ""),
+        report=dg.MetadataValue.md(markdown(result)),
+        result=dg.MetadataValue.json(result),
+        result_path=dg.MetadataValue.path(str(run_dir / "result.json")),
+    )
+    return meta

@@ -1,0 +1,12 @@
+"""Receipt collector: the target POSTs signed delivery receipts, the collector verifies them
+and records each one durably (receipts.ndjson) before it answers 204.
+
+Run it with ``python -m deliverydags.collector --out DIR`` or ``start(out_dir=...)``; follow
+what it has recorded with ``ReceiptTail``.
+"""
+
+from deliverydags.collector.launcher import SECRET_ENV, start
+from deliverydags.collector.server import RECEIPTS_PATH
+from deliverydags.collector.tail import ReceiptTail
+
+__all__ = ["RECEIPTS_PATH", "SECRET_ENV", "ReceiptTail", "start"]

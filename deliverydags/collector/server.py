@@ -1,0 +1,133 @@
+"""The collector's HTTP service: verify, number and durably record delivery receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from deliverydags import signing
+from deliverydags.collector.journal import Journal, JournalError
+from deliverydags.collector.records import Malformed, encode, render_rejected
+from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
+
+log = logging.getLogger("deliverydags.collector")
+
+RECEIPTS_PATH = "/v1/receipts"
+# Batches can be large; a 413 would make the target retry the same batch forever.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+SHUTDOWN_GRACE_S = 10.0
+
+
+class Collector:
+    """Request handlers plus the two journals (receipts and rejected POSTs)."""
+
+    def __init__(self, out_dir: Path, secret: bytes) -> None:
+        self._secret = secret
+        self._receipts = Journal(out_dir / RECEIPTS_FILE)
+        self._rejected = Journal(out_dir / REJECTED_FILE)
+        # A restarted collector continues the run's numbering instead of repeating it.
+        self._next_n = self._receipts.lines_at_open
+        self.counts = {"bad_signature": 0, "malformed": 0}
+
+    async def post_receipts(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        # No await from here to append(): arrival time, number and file order agree.
+        recv_ns = time.time_ns()
+        if not signing.verify(
+            self._secret, request.headers.get(signing.HEADER), body, recv_ns / 1e9
+        ):
+            return await self._reject(recv_ns, "bad_signature", web.Response(status=401))
+        try:
+            lines, count = encode(body, self._next_n, recv_ns)
+        except Malformed as exc:
+            answer = web.json_response({"error": str(exc)}, status=400, dumps=_dumps)
+            return await self._reject(recv_ns, "malformed", answer)
+        if count:
+            self._next_n += count
+            try:
+                await self._receipts.append(lines, count)
+            except JournalError as exc:
+                # Not acknowledged, so the target retries; the ledger counts any duplicate.
+                return web.json_response({"error": str(exc)}, status=503, dumps=_dumps)
+        return web.Response(status=204)
+
+    async def _reject(self, recv_ns: int, reason: str, answer: web.Response) -> web.Response:
+        self.counts[reason] += 1
+        if self.counts[reason] == 1:
+            log.warning("first POST rejected as %s (%d)", reason, answer.status)
+        # If the file cannot be written the refusal still stands; /v1/stats keeps the count.
+        with contextlib.suppress(JournalError):
+            await self._rejected.append(render_rejected(recv_ns, reason), 1)
+        return answer
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        ok = self._receipts.healthy and self._rejected.healthy
+        return web.json_response({"status": "ok" if ok else "failing"}, status=200 if ok else 503)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats_dict(), dumps=_dumps)
+
+    def stats_dict(self) -> dict[str, int]:
+        return {"receipts": self._receipts.lines_at_open + self._receipts.committed, **self.counts}
+
+    async def close(self) -> None:
+        await self._receipts.close()
+        await self._rejected.close()
+
+
+async def _discard(request: web.Request) -> web.Response:
+    await request.read()  # same network work as the real thing, nothing else
+    return web.Response(status=204)
+
+
+async def _discard_healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "mode": "discard"})
+
+
+def _dumps(obj: object) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def build_app(collector: Collector | None) -> web.Application:
+    """The app for ``collector``, or the discarding baseline when it is None."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    if collector is None:
+        app.router.add_get("/healthz", _discard_healthz)
+        app.router.add_post("/{path:.*}", _discard)
+    else:
+        app.router.add_get("/healthz", collector.healthz)
+        app.router.add_get("/v1/stats", collector.stats)
+        app.router.add_post(RECEIPTS_PATH, collector.post_receipts)
+    return app
+
+
+async def serve(out_dir: Path, host: str, port: int, secret: bytes, discard: bool) -> None:
+    """Serve until SIGTERM/SIGINT, then finish in-flight POSTs, fsync and return."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    collector = None if discard else Collector(out_dir, secret)
+    runner = web.AppRunner(build_app(collector), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        log.info("listening on %s:%d, out=%s%s", shown, bound_port, out_dir, " (discard)" * discard)
+        print(f"READY http://{shown}:{bound_port}", flush=True)
+        await stop.wait()
+        log.info("stopping: finishing in-flight POSTs")
+    finally:
+        await runner.cleanup()  # stops listening, waits for running handlers
+        if collector is not None:
+            await collector.close()
+            log.info("stopped: %s", collector.stats_dict())

@@ -1,0 +1,47 @@
+"""The ledger: exact delivery accounting of one run (contract v1, "Accounting (one run)").
+
+``reconcile(run_dir, deadlines_s, close_ns)`` reads ``sends.ndjson`` (k6 console output:
+only JSON objects whose ``"dd"`` is the number 1 are send lines, anything else is
+ignored), ``receipts.ndjson`` and ``rejected.ndjson`` (either may be missing: empty) and
+returns a :class:`LedgerResult`; ``delivery_timeline`` gives the per-message columns that
+time windows need. No dagster here: the CLI and the assets both call this.
+
+The team's reading of the contract, binding for every number:
+
+- A *valid receipt* is a line of receipts.ndjson with ``recv_ns <= close_ns`` (the
+  collector records valid ones only; later ones are not counted at all, nor are
+  rejected POSTs after close). Arrival order is ``n`` (ties, which the format rules
+  out, are broken by line order).
+- A send id's first line wins; later lines with the same id are counted in
+  ``repeated_send_ids`` and otherwise ignored.
+- Latency of a receipt = ``recv_ns - sent``, with ``sent`` the decimal ``sent_ms`` spells,
+  exactly, in ns; a receipt exactly at a deadline is within it.
+- Fate of an accepted message: its first ``delivered`` receipt within the first deadline
+  -> delivered; within a later one -> late, in the bucket of the first deadline it is
+  within; otherwise a ``failed`` receipt within the last deadline -> failed; else lost.
+  So a ``delivered`` after a ``failed`` (both in time) makes it delivered or late.
+  Indeterminate + any valid receipt (any status, any time before close) -> recovered,
+  else unseen. Rejected messages stay rejected whatever arrives for them, but their
+  receipts are receipts of a sent id: they count for duplicates and out_of_order and are
+  not unexpected.
+- ``latency_ms`` per message = first valid receipt of any status minus sent time;
+  p50/p95/p99/max over delivered, late and recovered messages, by numpy's default
+  ("linear", = DuckDB quantile_cont) method; null when no message qualifies.
+- ``duplicates`` = valid receipts beyond the first per sent id, whatever their status.
+  ``unexpected`` = valid receipts (not distinct ids) whose id was never sent.
+- ``out_of_order``: per stream (the SENT stream and seq, joined by id), walking the
+  ``delivered`` receipts of sent ids in arrival order, a message whose first delivered
+  receipt comes after a delivered receipt (duplicates included) of a message with a
+  higher seq. Each message at most once; rejected and indeterminate messages included.
+- ``late_by_deadline``: str(int(seconds)) of every deadline after the first.
+- Samples: distinct ids, first 1,000, in the order first seen (lost: send order;
+  duplicates: arrival of the receipt that made it one; out_of_order: arrival of its first
+  delivered receipt; unexpected: arrival of its first receipt).
+- Always: attempted = accepted + rejected + indeterminate; accepted = delivered + late +
+  failed + lost; indeterminate = recovered + unseen.
+"""
+
+from deliverydags.ledger.core import DEFAULT_DEADLINES_S, delivery_timeline, reconcile
+from deliverydags.ledger.result import LedgerResult
+
+__all__ = ["DEFAULT_DEADLINES_S", "LedgerResult", "delivery_timeline", "reconcile"]

@@ -1,0 +1,113 @@
+"""Entry points: read the run's files once, judge every message, summarise."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from deliverydags.ledger.accounting import ACCEPTED_CLS, FATES, NONE, Books, account
+from deliverydags.ledger.ordering import arrival_keys
+from deliverydags.ledger.readers import (
+    Receipts,
+    Sends,
+    connect,
+    read_receipts,
+    read_rejected,
+    read_sends,
+)
+from deliverydags.ledger.result import LedgerResult, summarize
+from deliverydags.ledger.timebase import deadlines_ns
+
+DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
+# DuckDB's own share (parse buffers, the id hash join); numpy's per-message arrays come
+# on top. bench/bench_ledger.py measures the whole process at 10 M messages.
+DEFAULT_MEMORY_LIMIT = "600MB"
+
+
+def reconcile(
+    run_dir: Path,
+    deadlines_s: Sequence[float],
+    close_ns: int | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> LedgerResult:
+    """The books of the run in ``run_dir`` (the rules: see the package docstring).
+
+    ``deadlines_s``: increasing, counted per message from its send; ``close_ns``: receipts
+    (and refused POSTs) with a later ``recv_ns`` are not counted; None counts all.
+    """
+    deadlines = _check_deadlines(deadlines_s)
+    books, sends, rc, refused = _judge(
+        Path(run_dir), deadlines, close_ns, threads, memory_limit, timeline=False
+    )
+    return summarize(books, sends, rc, refused, deadlines_s)
+
+
+def delivery_timeline(
+    run_dir: Path,
+    close_ns: int | None = None,
+    deadlines_s: Sequence[float] = DEFAULT_DEADLINES_S,
+    *,
+    threads: int | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> pa.Table:
+    """One row per accepted message, in send order, for time-window statistics:
+    ``sent_ms`` (float64, as sent), ``delivered_recv_ns`` (int64, arrival of its first
+    delivered receipt within close; null if none) and ``fate`` (dictionary: delivered,
+    late, failed, lost). A full pass over the files, like :func:`reconcile`."""
+    deadlines = _check_deadlines(deadlines_s)
+    books, sends, _rc, _refused = _judge(
+        Path(run_dir), deadlines, close_ns, threads, memory_limit, timeline=True
+    )
+    accepted = sends.cls == ACCEPTED_CLS
+    assert books.first_delivered_recv_ns is not None
+    recv = books.first_delivered_recv_ns[accepted]
+    fate = pa.DictionaryArray.from_arrays(
+        pa.array(books.fate[accepted], type=pa.int8()), pa.array(list(FATES))
+    )
+    return pa.table(
+        {
+            "sent_ms": sends.sent_ms[accepted],
+            "delivered_recv_ns": pa.array(recv, type=pa.int64(), mask=recv == NONE),
+            "fate": fate,
+        }
+    )
+
+
+def _judge(
+    run_dir: Path,
+    deadlines: np.ndarray,
+    close_ns: int | None,
+    threads: int | None,
+    memory_limit: str,
+    timeline: bool,
+) -> tuple[Books, Sends, Receipts, dict[str, int]]:
+    with connect(run_dir, threads, memory_limit) as con:
+        sends = read_sends(con, run_dir, keep_sent_ms=timeline)
+        rc = read_receipts(con, run_dir, sends.ids, close_ns)
+        keys = arrival_keys(rc.arrival)
+        if keys is None:  # n repeats: break the ties by line in the file
+            rc = read_receipts(con, run_dir, sends.ids, close_ns, by_line=True)
+            keys = arrival_keys(rc.arrival)
+            assert keys is not None
+        refused = read_rejected(con, run_dir, close_ns)
+    return account(sends, rc, keys, deadlines, timeline), sends, rc, refused
+
+
+def _check_deadlines(deadlines_s: Sequence[float]) -> np.ndarray:
+    values = [float(d) for d in deadlines_s]
+    if not values:
+        raise ValueError("deadlines_s: at least one deadline is needed")
+    if any(not math.isfinite(d) or d < 0 for d in values):
+        raise ValueError(f"deadlines_s: must be finite and >= 0, got {values}")
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise ValueError(f"deadlines_s: must increase strictly, got {values}")
+    if len({int(d) for d in values}) != len(values):
+        raise ValueError(f"deadlines_s: two deadlines share a whole second, got {values}")
+    return deadlines_ns(values)

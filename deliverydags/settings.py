@@ -1,0 +1,83 @@
+"""What one check run is asked to do, validated once for the CLI and the Dagster asset."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
+K6_DIR = Path(__file__).resolve().parent.parent / "k6"
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message is one actionable line."""
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Limits a run must hold (the seed's defaults)."""
+
+    max_lost: int = 0
+    max_failed: int = 0
+    p95_latency_ms: float = 100.0
+    max_error_rate: float = 0.001
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    scenario: str = "message_soak"
+    target_url: str | None = None  # None: start the bundled reference target
+    rate: float = 50.0
+    duration_s: float = 60.0
+    deadlines_s: tuple[float, ...] = DEFAULT_DEADLINES_S
+    payload_bytes: int = 256
+    variants: str = ""
+    collector_addr: str = "127.0.0.1:0"
+    collector_url: str | None = None  # None: the collector's own address
+    redis_url: str | None = None  # the reference target's broker; None: embedded queue
+    target_args: tuple[str, ...] = ()  # extra reference-target flags (fault knobs)
+    k6_binary: str | None = None
+    request_timeout_s: float = 10.0
+    gates: Gates = field(default_factory=Gates)
+
+    def script_path(self) -> Path:
+        """A scenario name under k6/ (or DELIVERYDAGS_K6_DIR), or a path to a .js file."""
+        if self.scenario.endswith(".js"):
+            return Path(self.scenario).expanduser().resolve()
+        base = Path(os.environ.get("DELIVERYDAGS_K6_DIR", K6_DIR))
+        return base / f"{self.scenario}.js"
+
+    def validate(self) -> RunSettings:
+        if not self.script_path().is_file():
+            raise ConfigError(f"unknown scenario {self.scenario!r}: no {self.script_path()}")
+        if not self.rate > 0:
+            raise ConfigError(f"rate must be a positive number of messages per second, not {self.rate}")
+        if not self.duration_s > 0:
+            raise ConfigError(f"duration must be a positive number of seconds, not {self.duration_s}")
+        d = self.deadlines_s
+        if not d or any(x <= 0 for x in d) or list(d) != sorted(set(d)):
+            raise ConfigError(f"deadlines must be positive and increasing, e.g. 30,300,900, not {d}")
+        if self.payload_bytes < 0:
+            raise ConfigError("payload size must not be negative")
+        if self.target_url is not None and not self.target_url.startswith(("http://", "https://")):
+            raise ConfigError(f"target URL must start with http:// or https://, not {self.target_url!r}")
+        g = self.gates
+        if g.max_lost < 0 or g.max_failed < 0 or g.p95_latency_ms <= 0 or not 0 <= g.max_error_rate < 1:
+            raise ConfigError(f"gate limits out of range: {g}")
+        _split_addr(self.collector_addr)
+        return self
+
+
+def parse_deadlines(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"deadlines must be comma-separated seconds, e.g. 30,300,900, not {text!r}") from None
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"collector address must be HOST:PORT, e.g. 127.0.0.1:0, not {addr!r}")
+    return host, int(port)

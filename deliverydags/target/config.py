@@ -1,0 +1,162 @@
+"""Command-line and environment settings of the reference target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+TOKEN_ENV = "DELIVERYDAGS_TARGET_TOKEN"
+SECRET_ENV = "DELIVERYDAGS_CALLBACK_SECRET"
+FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
+
+
+class SetupError(Exception):
+    """Bad configuration; the message is the one line printed before exiting 2."""
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Fraction of messages per fault kind; ``rates`` keeps ``FAULT_KINDS`` order."""
+
+    rates: tuple[float, ...] = (0.0,) * len(FAULT_KINDS)
+    delay_s: float = 5.0
+    seed: int = 0
+    log_path: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.rates)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 0
+    redis_url: str | None = None
+    stream_prefix: str = "dd"
+    consumers: int = 2
+    shards: int = 2
+    max_backlog: int = 10_000
+    max_attempts: int = 8
+    retry_base_s: float = 0.1
+    retry_max_s: float = 5.0
+    batch_size: int = 100
+    batch_wait_ms: float = 5.0
+    callback_allow: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
+    payload_limit: int = 65_536
+    version_label: str | None = None
+    claim_idle_s: float = 5.0
+    faults: FaultSettings = FaultSettings()
+    argv: tuple[str, ...] = ()
+    token: bytes = field(default=b"", repr=False)
+    secret: bytes = field(default=b"", repr=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage block: the launcher reports the last line of the log.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _positive(kind: type) -> object:
+    def convert(text: str) -> object:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be > 0")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m deliverydags.target", description=__doc__)
+    a = p.add_argument
+    pos_int, pos_float = _positive(int), _positive(float)
+    a("--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)")
+    a("--redis-url", help="Redis Streams broker; without it an in-process queue is used")
+    a("--stream-prefix", default="dd", help="prefix of every Redis key this target uses")
+    a("--consumers", type=pos_int, default=2, help="consumer processes (tasks when embedded)")
+    a("--shards", type=pos_int, help="broker shards (default: one per consumer)")
+    a("--max-backlog", type=pos_int, default=10_000, help="accepted, unacknowledged cap")
+    a("--max-attempts", type=pos_int, default=8)
+    a("--retry-base-s", type=pos_float, default=0.1)
+    a("--retry-max-s", type=pos_float, default=5.0)
+    a("--batch-size", type=pos_int, default=100)
+    a("--batch-wait-ms", type=_non_negative_float, default=5.0)
+    a("--callback-allow", default="127.0.0.0/8,::1,localhost", help="CIDRs, IPs, host names")
+    a("--payload-limit", type=pos_int, default=65_536, help="bytes of the encoded payload")
+    a("--version-label", help="version reported by /healthz")
+    a("--claim-idle-s", type=pos_float, default=5.0, help="idle time before reclaiming")
+    for kind in FAULT_KINDS:
+        a(f"--fault-{kind}", type=_fraction, default=0.0, metavar="F")
+    a("--fault-delay-s", type=_non_negative_float, default=5.0)
+    a("--fault-seed", type=int, default=0)
+    a("--fault-log", help="append one NDJSON line per faulted message")
+    return p
+
+
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Settings from ``argv`` and the two secrets from ``env``; exits 2 on bad flags."""
+    ns = _parser().parse_args(list(argv))
+    rates = tuple(getattr(ns, f"fault_{kind}") for kind in FAULT_KINDS)
+    if sum(rates) > 1.0 + 1e-9:
+        raise SetupError("the --fault-* fractions add up to more than 1")
+    token, secret = env.get(TOKEN_ENV, ""), env.get(SECRET_ENV, "")
+    if not token:
+        raise SetupError(f"{TOKEN_ENV} is not set")
+    if not secret:
+        raise SetupError(f"{SECRET_ENV} is not set")
+    allow = tuple(part.strip() for part in ns.callback_allow.split(",") if part.strip())
+    return Settings(
+        host=ns.listen[0],
+        port=ns.listen[1],
+        redis_url=ns.redis_url,
+        stream_prefix=ns.stream_prefix,
+        consumers=ns.consumers,
+        shards=ns.shards or ns.consumers,
+        max_backlog=ns.max_backlog,
+        max_attempts=ns.max_attempts,
+        retry_base_s=ns.retry_base_s,
+        retry_max_s=max(ns.retry_max_s, ns.retry_base_s),
+        batch_size=ns.batch_size,
+        batch_wait_ms=ns.batch_wait_ms,
+        callback_allow=allow,
+        payload_limit=ns.payload_limit,
+        version_label=ns.version_label,
+        claim_idle_s=ns.claim_idle_s,
+        faults=FaultSettings(rates, ns.fault_delay_s, ns.fault_seed, ns.fault_log),
+        argv=tuple(argv),
+        token=token.encode(),
+        secret=secret.encode(),
+    )
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line on stderr and exit 2 (usage or setup error)."""
+    print(f"deliverydags.target: error: {message}", file=sys.stderr)
+    raise SystemExit(2)

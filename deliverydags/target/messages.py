@@ -1,0 +1,82 @@
+"""Contract v1 messages: validating a POST body, and the receipt a message earns."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+MAX_ID_BYTES = 128
+
+
+class BadMessage(Exception):
+    """The body breaks the contract; ``status`` is 400 or 413, the text goes to the sender."""
+
+    def __init__(self, error: str, status: int = 400) -> None:
+        super().__init__(error)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    stream: str
+    seq: int
+    callback_url: str
+    accepted_ns: int  # wall clock, so consumer processes can measure latency
+    body: bytes  # the request as received, kept for the dead-letter queue
+
+
+def parse(body: bytes, payload_limit: int) -> Message:
+    """The message in ``body``, or BadMessage."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadMessage("body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise BadMessage("body must be a JSON object")
+    try:
+        msg_id, stream, seq, payload, url = (
+            doc["id"],
+            doc["stream"],
+            doc["seq"],
+            doc["payload"],
+            doc["callback_url"],
+        )
+    except KeyError as missing:
+        raise BadMessage(f"missing field {missing.args[0]}") from None
+    if not isinstance(msg_id, str) or not 1 <= len(msg_id.encode()) <= MAX_ID_BYTES:
+        raise BadMessage(f"id must be a string of 1 to {MAX_ID_BYTES} bytes")
+    if not isinstance(stream, str):
+        raise BadMessage("stream must be a string")
+    # bool is an int subclass; a float such as 1.0 is not an integer seq either.
+    if type(seq) is not int or seq < 0:
+        raise BadMessage("seq must be a non-negative integer")
+    if not isinstance(url, str):
+        raise BadMessage("callback_url must be a string")
+    if len(orjson.dumps(payload)) > payload_limit:
+        raise BadMessage(f"payload is over {payload_limit} bytes", status=413)
+    return Message(msg_id, stream, seq, url, time.time_ns(), body)
+
+
+def rfc3339(ns: int | None = None) -> str:
+    """UTC time with milliseconds, ``Z`` suffix."""
+    ns = time.time_ns() if ns is None else ns
+    stamp = datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def receipt(msg: Message, status: str, at: str, error: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": msg.id,
+        "stream": msg.stream,
+        "seq": msg.seq,
+        "status": status,
+        "delivered_at": at,
+    }
+    if error is not None:
+        out["error"] = error
+    return out

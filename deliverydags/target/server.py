@@ -1,0 +1,113 @@
+"""The target process: API, broker, and consumers (tasks, or supervised processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .api import Api
+from .broker import Broker, BrokerDown
+from .config import Settings, SetupError
+from .consumer import Consumer
+from .delivery import Poster, new_session
+from .embedded import EmbeddedBroker
+from .faults import Faults
+from .lifecycle import stop_event
+from .metrics import Exposition
+from .redisbroker import RedisBroker, redact
+from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+TASK_RESTART_S = 1.0
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; raises SetupError when it cannot start."""
+    stop = stop_event()
+
+    try:
+        faults = Faults(settings.faults)  # opened here so a bad --fault-log fails at start
+    except OSError as exc:
+        raise SetupError(f"cannot open --fault-log: {exc}") from None
+    exposition = Exposition()
+    broker = _broker(settings)
+    try:
+        await broker.start()
+    except BrokerDown as exc:
+        raise SetupError(str(exc)) from None
+    runner = web.AppRunner(Api(settings, broker, exposition).app(), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SetupError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    port = runner.addresses[0][1]
+
+    if settings.redis_url:
+        faults.close()  # consumers are other processes with their own
+        consumers = Supervisor(settings, exposition.count_restart)
+        await consumers.start()
+        mode = f"Redis {redact(settings.redis_url)}, prefix {settings.stream_prefix!r}"
+    else:
+        consumers = _EmbeddedConsumers(settings, broker, faults)
+        mode = "embedded queue"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    log.info("serving on %s:%d (%s, %d consumers)", host, port, mode, settings.consumers)
+    print(f"READY http://{host}:{port}", flush=True)
+
+    await stop.wait()
+    log.info("stopping")
+    await runner.cleanup()
+    await consumers.stop()
+    await broker.close()
+    faults.close()
+
+
+def _broker(settings: Settings) -> Broker:
+    if settings.redis_url:
+        return RedisBroker(
+            settings.redis_url,
+            settings.stream_prefix,
+            settings.shards,
+            settings.consumers,
+            settings.claim_idle_s,
+        )
+    return EmbeddedBroker(settings.shards, settings.consumers)
+
+
+class _EmbeddedConsumers:
+    """Consumer tasks sharing one HTTP session; a crashed one is replaced by a fresh one."""
+
+    def __init__(self, settings: Settings, broker: Broker, faults: Faults) -> None:
+        self._session = new_session()
+        poster = Poster(self._session, settings.secret)
+        self._tasks = [
+            asyncio.create_task(
+                self._keep_running(lambda i=i: Consumer(broker.source(i), settings, faults, poster))
+            )
+            for i in range(settings.consumers)
+        ]
+
+    @staticmethod
+    async def _keep_running(new_consumer: Callable[[], Consumer]) -> None:
+        while True:
+            try:
+                await new_consumer().run()
+            except Exception:
+                # Unlike a consumer process, its in-memory entries are gone with it.
+                log.exception("consumer task crashed; restarting")
+                await asyncio.sleep(TASK_RESTART_S)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._session.close()

@@ -1,0 +1,90 @@
+"""A consumer process of Redis mode: ``python -m deliverydags.target.worker INDEX ARGS...``.
+
+ARGS are the target's own arguments. Started by the supervisor; exits 0 on SIGTERM/SIGINT
+or when its parent is gone, leaving unfinished entries pending in Redis for a successor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from .config import Settings, SetupError, fail, parse
+from .consumer import Consumer
+from .delivery import Poster, new_session
+from .faults import Faults
+from .lifecycle import stop_event
+from .logs import setup_logging
+from .redisbroker import RedisBroker
+
+log = logging.getLogger(__name__)
+PARENT_CHECK_S = 1.0
+
+
+async def run(index: int, settings: Settings) -> int:
+    assert settings.redis_url
+    stop = stop_event()
+    broker = RedisBroker(
+        settings.redis_url,
+        settings.stream_prefix,
+        settings.shards,
+        settings.consumers,
+        settings.claim_idle_s,
+    )
+    faults = Faults(settings.faults)
+    session = new_session()
+    source = broker.source(index)
+    consumer = asyncio.create_task(
+        Consumer(source, settings, faults, Poster(session, settings.secret)).run()
+    )
+    orphan_watch = asyncio.create_task(_exit_with_parent(stop))
+    _report_ready()
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([consumer, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if consumer.done() and not consumer.cancelled() and consumer.exception():
+            # A bug: exit non-zero and let the supervisor start a fresh process.
+            log.error("consumer crashed", exc_info=consumer.exception())
+            return 1
+        return 0
+    finally:
+        for task in (consumer, orphan_watch, stopped):
+            task.cancel()
+        await asyncio.gather(consumer, orphan_watch, stopped, return_exceptions=True)
+        await source.close()
+        await session.close()
+        await broker.close()
+        faults.close()
+
+
+def _report_ready() -> None:
+    # The supervisor reads this one line; anything printed later goes to stderr instead.
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
+async def _exit_with_parent(stop: asyncio.Event) -> None:
+    # If the target itself is SIGKILLed, no consumer may linger on its own.
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_CHECK_S)
+    stop.set()
+
+
+def main(argv: list[str]) -> int:
+    try:
+        index = int(argv[0])
+        settings = parse(argv[1:], os.environ)
+    except (IndexError, ValueError):
+        fail("usage: python -m deliverydags.target.worker INDEX TARGET-ARGS...")
+    except SetupError as exc:
+        fail(str(exc))
+    setup_logging(f"consumer-{index}")
+    return asyncio.run(run(index, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
