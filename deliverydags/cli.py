@@ -28,16 +28,29 @@ class _Parser(argparse.ArgumentParser):
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one check against a target and judge it")
     p.add_argument("scenario", help="a script under k6/ (message_soak) or a path to your .js")
-    p.add_argument("--target-url", help="the service under test; default: start the reference target")
+    p.add_argument(
+        "--target-url", help="the service under test; default: start the reference target"
+    )
     p.add_argument("--rate", type=float, required=True, help="messages per second")
     p.add_argument("--duration", type=float, required=True, help="seconds of load")
-    p.add_argument("--deadlines", default="30,300,900", help="seconds, increasing (default 30,300,900)")
+    p.add_argument(
+        "--deadlines", default="30,300,900", help="seconds, increasing (default 30,300,900)"
+    )
     p.add_argument("--json", type=Path, help="write the result JSON here")
-    p.add_argument("--work-dir", type=Path, default=Path("data/runs"), help="run files go below here")
+    p.add_argument(
+        "--work-dir", type=Path, default=Path("data/runs"), help="run files go below here"
+    )
     p.add_argument("--payload-bytes", type=int, default=256)
-    p.add_argument("--redis-url", help="reference target only: use this Redis instead of the embedded queue")
-    p.add_argument("--target-arg", action="append", default=[], metavar="FLAG",
-                   help="reference target only: extra flag, e.g. --target-arg=--fault-drop=0.01")
+    p.add_argument(
+        "--redis-url", help="reference target only: use this Redis instead of the embedded queue"
+    )
+    p.add_argument(
+        "--target-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="reference target only: extra flag, e.g. --target-arg=--fault-drop=0.01",
+    )
     p.add_argument("--variants", default="", help="A/B split, e.g. llm:0.5,template:0.5")
     p.add_argument("--max-lost", type=int, default=0)
     p.add_argument("--max-failed", type=int, default=0)
@@ -89,7 +102,9 @@ def _run(args: argparse.Namespace) -> int:
         os.environ.get("DELIVERYDAGS_CALLBACK_SECRET") or None,
     )
     run_dir = args.work_dir / new_run_id()
-    result = run_check(settings, creds, run_dir, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run_check(
+        settings, creds, run_dir, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

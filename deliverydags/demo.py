@@ -42,7 +42,10 @@ def run_demo(rate: float, duration_s: float) -> int:
 
     night = datetime.now(UTC).strftime("%Y-%m-%d")
     config = {"rate": rate, "duration_s": duration_s, "deadlines_s": [10.0, 30.0, 60.0]}
-    print(f"deliverydags demo: message_soak for {night}, {rate:g} msg/s for {duration_s:g} s", flush=True)
+    print(
+        f"deliverydags demo: message_soak for {night}, {rate:g} msg/s for {duration_s:g} s",
+        flush=True,
+    )
     with dg.DagsterInstance.get() as instance:
         outcome = defs.resolve_job_def("nightly_soak").execute_in_process(
             partition_key=night,
@@ -53,10 +56,12 @@ def run_demo(rate: float, duration_s: float) -> int:
     # The materialization carries the result even when a blocking check failed the run.
     events = outcome.asset_materializations_for_node("message_soak")
     result = events[-1].metadata["result"].value if events else None
-    ui = f"DAGSTER_HOME={home} {Path(sys.executable).parent / 'dagster'} dev -m deliverydags.definitions"
+    dagster = Path(sys.executable).parent / "dagster"
+    ui = f"DAGSTER_HOME={home} {dagster} dev -m deliverydags.definitions"
     if result is None:
         print(f"\nThe run failed; see its logs in the UI: {ui}", file=sys.stderr)
         return 1
     print("\n" + markdown(result))
-    print(f"\nOpen the Dagster UI on this run:\n  {ui}\nthen http://127.0.0.1:3000 (Runs, Assets > message_soak).")
+    print(f"\nOpen the Dagster UI on this run:\n  {ui}")
+    print("then http://127.0.0.1:3000 (Runs; Assets > message_soak).")
     return 0 if result["status"] == "passed" else 1

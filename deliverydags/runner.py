@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +23,11 @@ import orjson
 
 from deliverydags import collector, target
 from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE, SENDS_FORMAT_VERSION
-from deliverydags.run_gates import evaluate_gates
+from deliverydags.hooks import HookReport, RunContext, RunHook
 from deliverydags.k6run import K6Error, K6Outcome, run_k6
 from deliverydags.ledger import reconcile
 from deliverydags.procs import ServiceError
+from deliverydags.run_gates import evaluate_gates
 from deliverydags.settings import ConfigError, RunSettings
 
 Log = Callable[[str], None]
@@ -55,12 +56,14 @@ def run_check(
     log: Log,
     stop: threading.Event | None = None,
     interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+    hooks: Sequence[RunHook] = (),
 ) -> dict:
     """Run ``settings`` and return the result dict, also written to ``run_dir/result.json``.
 
     Raises ConfigError / SetupError / K6Error (one-line messages) when there is no result
     to judge. An interrupt (``interrupts``, or ``stop`` set) stops the load, counts the
-    receipts already in, and returns a result with ``"status": "aborted"``.
+    receipts already in, and returns a result with ``"status": "aborted"``. ``hooks`` act
+    alongside the load (see hooks.py); their reports and gates join the result.
     """
     settings.validate()
     creds = _complete_secrets(settings, creds)
@@ -78,6 +81,7 @@ def run_check(
         services.callback(coll.stop)
         log(f"collector listening on {coll.url}")
         target_url = settings.target_url
+        ref = None
         if target_url is None:
             ref = target.start(
                 out_dir=run_dir,
@@ -87,14 +91,26 @@ def run_check(
             )
             services.callback(ref.stop)
             target_url = ref.url
-            broker = "Redis " + _redact_url(settings.redis_url) if settings.redis_url else "embedded queue"
+            broker = (
+                "Redis " + _redact_url(settings.redis_url)
+                if settings.redis_url
+                else "embedded queue"
+            )
             log(f"reference target on {target_url} ({broker})")
         version = check_target(target_url)
         log(f"target {target_url} is up (version {version})")
+        ctx = RunContext(settings, run_dir, target_url, log, target=ref)
+        k6_env = _k6_env(settings, creds, run_id, target_url, settings.collector_url or coll.url)
+        for hook in hooks:
+            k6_env.update(hook.k6_env())
         try:
+            ctx.load_started_ns = time.time_ns()
+            for hook in hooks:
+                hook.before_load(ctx)
             outcome = run_k6(
                 settings.script_path(),
-                env=_k6_env(settings, creds, run_id, target_url, settings.collector_url or coll.url),
+                env=k6_env,
+                extra_args=[arg for hook in hooks for arg in hook.k6_args()],
                 work_dir=run_dir,
                 timeout_s=settings.duration_s + settings.request_timeout_s + 120,
                 log=log,
@@ -102,6 +118,7 @@ def run_check(
                 console_output=run_dir / SENDS_FILE,
                 stop=stop,
             )
+            ctx.load_ended_ns = time.time_ns()
             aborted = outcome.interrupted or bool(stop and stop.is_set())
             if not aborted:
                 _wait_for_receipts(run_dir, settings.deadlines_s, log, stop)
@@ -111,13 +128,33 @@ def run_check(
             aborted = True
             outcome = outcome or K6Outcome(105, None, 0.0)
         close_ns = time.time_ns()
+        ctx.load_ended_ns = ctx.load_ended_ns or close_ns
+        for hook in hooks:
+            hook.after_load(ctx)
     # Services are stopped here: nothing after close_ns is counted anyway.
     ledger = reconcile(run_dir, settings.deadlines_s, close_ns=close_ns).to_dict()
-    result = _result(settings, run_id, target_url, started_at, ledger, outcome, aborted, version)
     # Where the proof is: per-message files for later analysis (delivery windows, A/B).
-    result["files"] = {"run_dir": str(run_dir.resolve()), "closed_at_ns": close_ns}
+    ledger["files"] = {"run_dir": str(run_dir.resolve()), "closed_at_ns": close_ns}
+    extra_gates = []
+    for hook in hooks:
+        report = _hook_report(hook, ctx, ledger)
+        ledger[hook.name] = report.data
+        extra_gates += report.gates
+    result = _result(
+        settings, run_id, target_url, started_at, ledger, outcome, aborted, version, extra_gates
+    )
     (run_dir / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return result
+
+
+def _hook_report(hook: RunHook, ctx: RunContext, result: dict) -> HookReport:
+    """A hook that cannot report fails its own gate; the ledger's figures still stand."""
+    try:
+        return hook.report(ctx, result)
+    except Exception as exc:
+        ctx.log(f"{hook.name}: {exc}")
+        gate = {"name": hook.name, "passed": False, "observed": str(exc), "limit": "a report"}
+        return HookReport({"error": str(exc)}, [gate])
 
 
 def check_target(url: str, timeout_s: float = 5.0) -> str:
@@ -127,7 +164,9 @@ def check_target(url: str, timeout_s: float = 5.0) -> str:
         with urllib.request.urlopen(health, timeout=timeout_s) as resp:
             body = resp.read(65536)
     except urllib.error.HTTPError as exc:
-        raise SetupError(f"target {health} answered HTTP {exc.code}; is it a contract-v1 service?") from None
+        raise SetupError(
+            f"target {health} answered HTTP {exc.code}; is it a contract-v1 service?"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SetupError(f"target {health} is unreachable ({reason}); check --target-url") from None
@@ -136,7 +175,7 @@ def check_target(url: str, timeout_s: float = 5.0) -> str:
         assert doc.get("status") == "ok"
     except Exception:
         raise SetupError(
-            f"target {health} did not answer {{\"status\": \"ok\"}}; is it a contract-v1 service?"
+            f'target {health} did not answer {{"status": "ok"}}; is it a contract-v1 service?'
         ) from None
     return str(doc.get("version", "unknown"))
 
@@ -247,8 +286,10 @@ def _result(
     outcome: K6Outcome,
     aborted: bool,
     version: str,
+    extra_gates: list[dict],
 ) -> dict:
     gates = evaluate_gates(ledger, s.gates, outcome.threshold_results(), outcome.thresholds_crossed)
+    gates += extra_gates
     status = "aborted" if aborted else ("passed" if all(g["passed"] for g in gates) else "failed")
     k6_metrics = (outcome.summary or {}).get("metrics", {})
     dropped = k6_metrics.get("dropped_iterations", {}).get("values", {}).get("count", 0)
@@ -286,4 +327,12 @@ def _redact_url(url: str | None) -> str:
     return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
-__all__ = ["ConfigError", "K6Error", "Secrets", "ServiceError", "SetupError", "new_run_id", "run_check"]
+__all__ = [
+    "ConfigError",
+    "K6Error",
+    "Secrets",
+    "ServiceError",
+    "SetupError",
+    "new_run_id",
+    "run_check",
+]

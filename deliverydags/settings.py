@@ -52,18 +52,31 @@ class RunSettings:
         if not self.script_path().is_file():
             raise ConfigError(f"unknown scenario {self.scenario!r}: no {self.script_path()}")
         if not self.rate > 0:
-            raise ConfigError(f"rate must be a positive number of messages per second, not {self.rate}")
+            raise ConfigError(
+                f"rate must be a positive number of messages per second, not {self.rate}"
+            )
         if not self.duration_s > 0:
-            raise ConfigError(f"duration must be a positive number of seconds, not {self.duration_s}")
+            raise ConfigError(
+                f"duration must be a positive number of seconds, not {self.duration_s}"
+            )
         d = self.deadlines_s
         if not d or any(x <= 0 for x in d) or list(d) != sorted(set(d)):
-            raise ConfigError(f"deadlines must be positive and increasing, e.g. 30,300,900, not {d}")
+            raise ConfigError(
+                f"deadlines must be positive and increasing, e.g. 30,300,900, not {d}"
+            )
         if self.payload_bytes < 0:
             raise ConfigError("payload size must not be negative")
         if self.target_url is not None and not self.target_url.startswith(("http://", "https://")):
-            raise ConfigError(f"target URL must start with http:// or https://, not {self.target_url!r}")
+            raise ConfigError(
+                f"target URL must start with http:// or https://, not {self.target_url!r}"
+            )
         g = self.gates
-        if g.max_lost < 0 or g.max_failed < 0 or g.p95_latency_ms <= 0 or not 0 <= g.max_error_rate < 1:
+        if (
+            g.max_lost < 0
+            or g.max_failed < 0
+            or g.p95_latency_ms <= 0
+            or not 0 <= g.max_error_rate < 1
+        ):
             raise ConfigError(f"gate limits out of range: {g}")
         _split_addr(self.collector_addr)
         return self
@@ -73,7 +86,9 @@ def parse_deadlines(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise ConfigError(f"deadlines must be comma-separated seconds, e.g. 30,300,900, not {text!r}") from None
+        raise ConfigError(
+            f"deadlines must be comma-separated seconds, e.g. 30,300,900, not {text!r}"
+        ) from None
 
 
 def _split_addr(addr: str) -> tuple[str, int]:

@@ -20,9 +20,7 @@ def sign(secret: bytes, body: bytes, t: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-def verify(
-    secret: bytes, header: str | None, body: bytes, now: float | None = None
-) -> bool:
+def verify(secret: bytes, header: str | None, body: bytes, now: float | None = None) -> bool:
     """True when ``header`` is a valid signature of ``body`` made within the tolerance."""
     if not header:
         return False

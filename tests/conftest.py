@@ -28,7 +28,9 @@ def redis_url() -> str:
     host = os.environ.get("REDIS_HOST", "127.0.0.1")
     port = int(os.environ.get("REDIS_PORT", "6379"))
     if not _reachable(host, port):
-        pytest.fail(f"Redis is not reachable at {host}:{port}: start it or set REDIS_HOST/REDIS_PORT")
+        pytest.fail(
+            f"Redis is not reachable at {host}:{port}: start it or set REDIS_HOST/REDIS_PORT"
+        )
     return f"redis://{host}:{port}/0"
 
 
@@ -63,7 +65,9 @@ def stream_prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """`deliverydags ARGS` as a user runs it: a separate process, stdin closed."""
     return subprocess.run(
         [sys.executable, "-m", "deliverydags.cli", *args],

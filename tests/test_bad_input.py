@@ -32,7 +32,10 @@ def _no_children_left() -> None:
         p.info["cmdline"]
         for p in psutil.process_iter(["cmdline"])
         if p.info["cmdline"]
-        and any(part.endswith(("deliverydags.target", "deliverydags.collector")) for part in p.info["cmdline"])
+        and any(
+            part.endswith(("deliverydags.target", "deliverydags.collector"))
+            for part in p.info["cmdline"]
+        )
     ]
     assert leftovers == []
 
@@ -95,8 +98,10 @@ def test_unreachable_target(tmp_path: Path) -> None:
 
 
 def test_target_without_credentials_is_refused_before_any_load(tmp_path: Path) -> None:
-    proc = run_cli("run", "message_soak", "--target-url", "http://127.0.0.1:9", *QUICK,
-                   env={"DELIVERYDAGS_TARGET_TOKEN": "", "DELIVERYDAGS_CALLBACK_SECRET": ""})  # fmt: skip
+    no_creds = {"DELIVERYDAGS_TARGET_TOKEN": "", "DELIVERYDAGS_CALLBACK_SECRET": ""}
+    proc = run_cli(
+        "run", "message_soak", "--target-url", "http://127.0.0.1:9", *QUICK, env=no_creds
+    )
     assert proc.returncode == 2
     assert "DELIVERYDAGS_TARGET_TOKEN" in _one_line_error(proc)
 
@@ -147,7 +152,8 @@ def test_wrong_token_is_a_failed_run_not_a_pass(tmp_path: Path) -> None:
         proc = run_cli(
             "run", "message_soak", "--target-url", ref.url, *QUICK, "--json", str(out),
             "--work-dir", str(tmp_path),
-            env={"DELIVERYDAGS_TARGET_TOKEN": "a-wrong-token", "DELIVERYDAGS_CALLBACK_SECRET": secret},
+            env={"DELIVERYDAGS_TARGET_TOKEN": "a-wrong-token",
+                 "DELIVERYDAGS_CALLBACK_SECRET": secret},
         )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     result = json.loads(out.read_text())

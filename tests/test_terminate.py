@@ -57,7 +57,9 @@ def test_terminating_a_dagster_run_stops_every_process_it_started(tmp_path: Path
         os.kill(run.pid, signal.SIGINT)  # what Dagster's Terminate does to the run worker
         started = time.monotonic()
         left = _gone_within([*tree, psutil.Process(run.pid)], 5.0)
-        assert left == [], f"still running {time.monotonic() - started:.1f} s after terminate: {left}"
+        assert left == [], (
+            f"still running {time.monotonic() - started:.1f} s after terminate: {left}"
+        )
         output = run.communicate(timeout=10)[0]
     finally:
         if run.poll() is None:
@@ -78,7 +80,8 @@ def test_ctrl_c_on_the_cli_writes_an_aborted_result_and_exits_130(tmp_path: Path
         [sys.executable, "-m", "deliverydags.cli", "run", "message_soak",
          "--rate", "50", "--duration", "120", "--deadlines", "2,4,6",
          "--json", str(out), "--work-dir", str(tmp_path / "runs")],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     try:
         tree = _wait_for_k6(run)

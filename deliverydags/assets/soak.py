@@ -1,6 +1,7 @@
 """`message_soak`: tonight's load test with exact delivery accounting."""
 
 import dagster as dg
+from pydantic import Field
 
 from deliverydags.k6run import K6Error
 from deliverydags.partitions import nightly_partitions
@@ -26,10 +27,10 @@ class SoakConfig(dg.Config):
     scenario: str = "message_soak"
     rate: float = 500.0
     duration_s: float = 1800.0
-    deadlines_s: list[float] = list(DEFAULT_DEADLINES_S)
+    deadlines_s: list[float] = Field(default_factory=lambda: list(DEFAULT_DEADLINES_S))
     payload_bytes: int = 256
     variants: str = ""
-    target_args: list[str] = []
+    target_args: list[str] = Field(default_factory=list)
     max_lost: int = 0
     max_failed: int = 0
     p95_latency_ms: float = 100.0

@@ -32,7 +32,7 @@ _MAX_SENT_MS = 9e12
 class Sends:
     """One entry per sent message (first line of each id), in send order."""
 
-    ids: pa.ChunkedArray
+    ids: pa.ChunkedArray | pa.Array
     stream: np.ndarray  # int32 code; only equality matters
     seq: np.ndarray  # int64
     sent_ms: np.ndarray  # float64, as written (empty unless asked for)
@@ -97,13 +97,6 @@ def _json(path: Path, columns: dict[str, str]) -> str:
     )
 
 
-def _np(table: pa.Table, name: str, dtype: type) -> np.ndarray:
-    col = table.column(name)
-    if col.num_chunks == 0:
-        return np.empty(0, dtype=dtype)
-    return col.to_numpy().astype(dtype, copy=False)
-
-
 def read_sends(con: duckdb.DuckDBPyConnection, run_dir: Path, keep_sent_ms: bool) -> Sends:
     path = run_dir / SENDS_FILE
     if not path.exists():
@@ -152,66 +145,80 @@ _EMPTY_SENDS = {
 
 
 def _sends_from(table: pa.Table, con: duckdb.DuckDBPyConnection, keep_sent_ms: bool) -> Sends:
-    ok = _np(table, "ok", np.bool_)
-    invalid = int(ok.size - np.count_nonzero(ok))
-    if invalid:
-        table = table.filter(pa.array(ok))
-    keep = _first_lines(table, con)
-    table = table.drop_columns(["h", "ok"])
-    repeated = 0
-    if keep is not None:
-        repeated = int(keep.size - np.count_nonzero(keep))
-        table = table.filter(pa.array(keep))
-    sent_ms = _np(table, "sent_ms", np.float64)
-    variant = _codes(table.column("variant"))
+    # Column by column, each converted and released in turn: at 10 M lines every
+    # transient copy of the whole table would cost ~0.5 GB.
+    cols = {name: table.column(name) for name in table.column_names}
+    del table
+    ok = _to_np(cols.pop("ok"), np.bool_)
+    rows = None if ok.all() else np.flatnonzero(ok)
+    invalid = ok.size - (ok.size if rows is None else rows.size)
+    del ok
+    ids = cols.pop("id") if rows is None else cols.pop("id").take(rows)
+    later = _repeated_lines(_to_np(cols.pop("h"), np.uint64, rows), ids, con)
+    if later.size:
+        keep = np.ones(len(ids), dtype=bool)
+        keep[later] = False
+        first = np.flatnonzero(keep)
+        rows = first if rows is None else rows[first]
+        ids = ids.take(first)
+    sent_ms = _to_np(cols.pop("sent_ms"), np.float64, rows)
+    variant = _codes(cols.pop("variant"), rows)
     return Sends(
-        ids=table.column("id"),
-        stream=_codes(table.column("stream")).indices.to_numpy(),
-        seq=_np(table, "seq", np.int64),
+        ids=ids,
+        stream=_codes(cols.pop("stream"), rows).indices.to_numpy(),
+        seq=_to_np(cols.pop("seq"), np.int64, rows),
         sent_ms=sent_ms if keep_sent_ms else np.empty(0),
         sent_ns=sent_ns(sent_ms),
-        cls=_np(table, "cls", np.int8),
-        status=_np(table, "status", np.int16),
+        cls=_to_np(cols.pop("cls"), np.int8, rows),
+        status=_to_np(cols.pop("status"), np.int16, rows),
         variant=variant.indices.to_numpy(),
         variants=variant.dictionary.to_pylist(),
-        repeated_lines=repeated,
-        invalid_lines=invalid,
+        repeated_lines=int(later.size),
+        invalid_lines=int(invalid),
     )
 
 
-def _codes(column: pa.ChunkedArray) -> pa.DictionaryArray:
+def _to_np(col: pa.ChunkedArray, dtype: type, rows: np.ndarray | None = None) -> np.ndarray:
+    arr = col.to_numpy().astype(dtype, copy=False) if col.num_chunks else np.empty(0, dtype)
+    return arr if rows is None else arr[rows]
+
+
+def _codes(column: pa.ChunkedArray, rows: np.ndarray | None) -> pa.DictionaryArray:
     """Dense int32 codes for a string column (dictionary in order of first appearance)."""
+    if rows is not None:
+        column = column.take(rows)
     if column.num_chunks == 0:
         return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
     return pc.dictionary_encode(column).combine_chunks()
 
 
-def _first_lines(table: pa.Table, con: duckdb.DuckDBPyConnection) -> np.ndarray | None:
-    """None when every id is new; else a mask of the lines that are an id's first.
+def _repeated_lines(
+    h: np.ndarray, ids: pa.ChunkedArray, con: duckdb.DuckDBPyConnection
+) -> np.ndarray:
+    """Lines whose id an earlier line already used (sorted int64 line numbers).
 
-    Equal ids have equal 64-bit hashes, so only lines whose hash repeats (found by one
-    SIMD sort) need their strings compared.
+    Equal ids have equal 64-bit hashes, so only the lines whose hash repeats (found by
+    one SIMD sort) need their strings compared.
     """
-    h = _np(table, "h", np.uint64)
     ordered = np.sort(h)
-    repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+    repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
     if repeats.size == 0:
-        return None
-    lines = np.flatnonzero(np.isin(h, np.unique(repeats)))
-    suspects = pa.table({"id": table.column("id").take(lines), "line": lines})
+        return np.empty(0, dtype=np.int64)
+    at = np.minimum(np.searchsorted(repeats, h), repeats.size - 1)
+    lines = np.flatnonzero(repeats[at] == h)
+    suspects = pa.table({"id": ids.take(lines), "line": lines})
     con.register("dd_suspects", suspects)
     try:
         later = con.sql("""
             SELECT line FROM (
                 SELECT line, row_number() OVER (PARTITION BY id ORDER BY line) AS k
                 FROM dd_suspects
-            ) WHERE k > 1
+            ) WHERE k > 1 ORDER BY line
         """).fetchnumpy()["line"]
     finally:
         con.unregister("dd_suspects")
-    keep = np.ones(h.size, dtype=bool)
-    keep[np.asarray(later, dtype=np.int64)] = False
-    return keep
+    return np.asarray(later, dtype=np.int64)
 
 
 def read_receipts(
@@ -263,19 +270,22 @@ def read_receipts(
     finally:
         con.unregister("dd_messages")
         con.execute("DROP TABLE IF EXISTS dd_receipts")
-    ok = _np(table, "ok", np.bool_)
-    invalid = int(ok.size - np.count_nonzero(ok))
-    if invalid:
-        table = table.filter(pa.array(ok))
-    msg = _np(table, "msg", np.int32)
-    uid = table.column("uid").filter(pa.array(msg < 0)).combine_chunks()
+    cols = {name: table.column(name) for name in table.column_names}
+    del table
+    ok = _to_np(cols.pop("ok"), np.bool_)
+    rows = None if ok.all() else np.flatnonzero(ok)
+    invalid = ok.size - (ok.size if rows is None else rows.size)
+    del ok
+    msg = _to_np(cols.pop("msg"), np.int32, rows)
+    uid = cols.pop("uid")
+    uid = uid.take(rows) if rows is not None else uid
     return Receipts(
-        arrival=_np(table, "arrival", np.int64),
-        recv_ns=_np(table, "recv_ns", np.int64),
-        delivered=_np(table, "delivered", np.bool_),
+        arrival=_to_np(cols.pop("arrival"), np.int64, rows),
+        recv_ns=_to_np(cols.pop("recv_ns"), np.int64, rows),
+        delivered=_to_np(cols.pop("delivered"), np.bool_, rows),
         msg=msg,
-        unexpected_ids=uid,
-        invalid_lines=invalid,
+        unexpected_ids=uid.filter(pa.array(msg < 0)).combine_chunks(),
+        invalid_lines=int(invalid),
     )
 
 

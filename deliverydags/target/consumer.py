@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from .broker import Entry, Source, Tally
 from .config import Settings
 from .delivery import Item, Lane, Poster
 from .faults import Faults
+from .lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,9 @@ class Consumer:
                 for entry in entries:
                     await self._dispatch(entry)
         finally:
-            for lane in list(self._lanes.values()):
-                lane.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lane.task
             for _items, timer in self._held.values():
                 timer.cancel()
+            await cancel_and_wait([lane.task for lane in self._lanes.values()])
 
     async def _dispatch(self, entry: Entry) -> None:
         item = Item(entry)

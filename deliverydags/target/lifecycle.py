@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterable
+from typing import Any
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -26,3 +28,18 @@ def stop_event() -> asyncio.Event:
     for sig in SIGNALS:
         loop.add_signal_handler(sig, first_signal)
     return event
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], within_s: float = 5.0) -> None:
+    """Cancel ``tasks`` and wait until they are done, cancelling again as needed.
+
+    A single cancel can be lost: Python 3.11's asyncio.wait_for (which redis-py uses
+    to send commands) swallows a cancellation that lands as the command completes.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    pending = {task for task in tasks if not task.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=0.2)

@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from .broker import BrokerDown, Entry, Snapshot, Tally, shard_of
+from .lifecycle import cancel_and_wait
 from .messages import Message, rfc3339
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         if self._refresher:
-            self._refresher.cancel()
+            await cancel_and_wait([self._refresher])
         await self.redis.aclose()
 
 
@@ -333,4 +334,4 @@ class RedisSource:
                     await asyncio.sleep(0.2 * (attempt + 1))
 
     async def close(self) -> None:
-        self._keepalive.cancel()
+        await cancel_and_wait([self._keepalive])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ from .consumer import Consumer
 from .delivery import Poster, new_session
 from .embedded import EmbeddedBroker
 from .faults import Faults
-from .lifecycle import stop_event
+from .lifecycle import cancel_and_wait, stop_event
 from .metrics import Exposition
 from .redisbroker import RedisBroker, redact
 from .supervisor import Supervisor
@@ -105,9 +104,5 @@ class _EmbeddedConsumers:
                 await asyncio.sleep(TASK_RESTART_S)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self._session.close()

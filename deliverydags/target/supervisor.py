@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from .config import Settings
+from .lifecycle import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ class Supervisor:
 
     async def stop(self, grace_s: float = 5.0) -> None:
         self._stopping = True
-        for task in self._watchers:
-            task.cancel()
+        await cancel_and_wait(self._watchers)
         live = [p for p in self._procs.values() if p.returncode is None]
         for proc in live:
             with contextlib.suppress(ProcessLookupError):

@@ -15,7 +15,7 @@ from .config import Settings, SetupError, fail, parse
 from .consumer import Consumer
 from .delivery import Poster, new_session
 from .faults import Faults
-from .lifecycle import stop_event
+from .lifecycle import cancel_and_wait, stop_event
 from .logs import setup_logging
 from .redisbroker import RedisBroker
 
@@ -26,6 +26,17 @@ PARENT_CHECK_S = 1.0
 async def run(index: int, settings: Settings) -> int:
     assert settings.redis_url
     stop = stop_event()
+    import signal as _sig
+    def _dump():
+        for t in asyncio.all_tasks():
+            c = t.get_coro()
+            out = ["TASK " + t.get_name() + " " + repr(t)[:80]]
+            while c is not None:
+                fr = getattr(c, "cr_frame", None) or getattr(c, "ag_frame", None) or getattr(c, "gi_frame", None)
+                out.append(f"    {getattr(c, '__qualname__', c)} {fr.f_code.co_filename.split('/')[-1] if fr else None}:{fr.f_lineno if fr else None}")
+                c = getattr(c, "cr_await", None) or getattr(c, "ag_await", None) or getattr(c, "gi_yieldfrom", None)
+            print("\n".join(out), file=sys.stderr, flush=True)
+    asyncio.get_running_loop().add_signal_handler(_sig.SIGUSR1, _dump)
     broker = RedisBroker(
         settings.redis_url,
         settings.stream_prefix,
@@ -50,9 +61,7 @@ async def run(index: int, settings: Settings) -> int:
             return 1
         return 0
     finally:
-        for task in (consumer, orphan_watch, stopped):
-            task.cancel()
-        await asyncio.gather(consumer, orphan_watch, stopped, return_exceptions=True)
+        await cancel_and_wait([consumer, orphan_watch, stopped])
         await source.close()
         await session.close()
         await broker.close()
