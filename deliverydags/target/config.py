@@ -11,6 +11,9 @@ from typing import NoReturn
 TOKEN_ENV = "DELIVERYDAGS_TARGET_TOKEN"
 SECRET_ENV = "DELIVERYDAGS_CALLBACK_SECRET"
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
+DESCRIPTION = f"""The reference target: a messaging service implementing contract v1.
+The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
+{SECRET_ENV} (never from flags). Prints READY <url> once it serves."""
 
 
 class SetupError(Exception):
@@ -94,7 +97,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m deliverydags.target", description=__doc__)
+    p = _Parser(prog="python -m deliverydags.target", description=DESCRIPTION)
     a = p.add_argument
     pos_int, pos_float = _positive(int), _positive(float)
     a("--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)")

@@ -76,4 +76,8 @@ class Exposition:
     def render(self, snapshot: Snapshot) -> bytes:
         # Set-then-generate with no await between: safe on one event loop.
         self._snapshot.snapshot = snapshot
-        return generate_latest(self.registry)
+        # prometheus_client names every counter family "<name>_total" in HELP/TYPE; this
+        # one keeps the seed's name, so its metadata must name the sample as it is.
+        return generate_latest(self.registry).replace(
+            b" failed_delivery_count_total ", b" failed_delivery_count "
+        )

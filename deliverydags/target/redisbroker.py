@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 
 GROUP = "consumers"
 DLQ_MAX = 100_000
-BACKLOG_REFRESH_S = 0.02
+BACKLOG_REFRESH_S = 0.05
 BLOCK_MS = 500
+# Our own deadline on every call that must not hang (redis-py's socket_timeout costs a
+# task per command on Python 3.11, and that task can swallow a cancellation).
+TIMEOUT_S = 5.0
+FAILURES = (RedisError, TimeoutError)
 MAX_CONNECTIONS = 64
 PUBLISH_BATCH_MAX = 256
 # A batch of XADDs and the accepted counter in one round trip, all or nothing.
@@ -79,7 +83,6 @@ class RedisBroker:
             max_connections=MAX_CONNECTIONS,
             timeout=10,
             socket_connect_timeout=2,
-            socket_timeout=10,
             retry=Retry(NoBackoff(), 1),  # fail fast: the API answers 503, consumers back off
         )
         self.redis = aioredis.Redis.from_pool(pool)
@@ -97,8 +100,9 @@ class RedisBroker:
 
     async def start(self) -> None:
         try:
-            await self.ensure_groups()
-        except RedisError as exc:
+            async with asyncio.timeout(TIMEOUT_S):
+                await self.ensure_groups()
+        except FAILURES as exc:
             raise BrokerDown(f"cannot use Redis at {redact(self.url)}: {exc}") from None
         self._refresher = asyncio.create_task(self._refresh_backlog())
 
@@ -130,9 +134,10 @@ class RedisBroker:
                 args = [field for _key, msg, _done in batch for field in fields_of(msg)]
                 outcome: Exception | None = None
                 try:
-                    await self._publish_script(keys=[*keys, self.stats_key], args=args)
-                except RedisError as exc:
-                    outcome = BrokerDown(str(exc))
+                    async with asyncio.timeout(TIMEOUT_S):
+                        await self._publish_script(keys=[*keys, self.stats_key], args=args)
+                except FAILURES as exc:
+                    outcome = BrokerDown(str(exc) or "Redis did not answer in time")
                 except Exception as exc:  # never leave a request waiting forever
                     outcome = exc
                 for _key, _msg, done in batch:
@@ -154,8 +159,9 @@ class RedisBroker:
             await asyncio.sleep(BACKLOG_REFRESH_S)
             since = self._published_since_refresh
             try:
-                lengths = await self._lengths(self.shard_keys)
-            except RedisError:
+                async with asyncio.timeout(TIMEOUT_S):
+                    lengths = await self._lengths(self.shard_keys)
+            except FAILURES:
                 continue
             self._backlog = sum(lengths)
             self._published_since_refresh -= since
@@ -168,9 +174,10 @@ class RedisBroker:
 
     async def snapshot(self) -> Snapshot:
         try:
-            raw = await self.redis.hgetall(self.stats_key)
-            dlq, *shards = await self._lengths([self.dlq_key, *self.shard_keys])
-        except RedisError as exc:
+            async with asyncio.timeout(TIMEOUT_S):
+                raw = await self.redis.hgetall(self.stats_key)
+                dlq, *shards = await self._lengths([self.dlq_key, *self.shard_keys])
+        except FAILURES as exc:
             raise BrokerDown(str(exc)) from None
         counters = {k.decode(): float(v) for k, v in raw.items()}
         return Snapshot(counters, dlq, sum(shards))
@@ -208,7 +215,8 @@ class RedisSource:
     async def fetch(self, count: int) -> list[Entry]:
         while True:
             try:
-                entries = await self._fetch_once(count)
+                async with asyncio.timeout(TIMEOUT_S + BLOCK_MS / 1000):
+                    entries = await self._fetch_once(count)
                 self._down_logged = False
                 if entries:
                     return entries
@@ -217,9 +225,9 @@ class RedisSource:
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 await self._b.ensure_groups()
-            except RedisError as exc:
+            except FAILURES as exc:
                 if not self._down_logged:
-                    log.warning("%s: Redis unavailable (%s); retrying", self._name, exc)
+                    log.warning("%s: Redis unavailable (%r); retrying", self._name, exc)
                     self._down_logged = True
                 await asyncio.sleep(0.5)
 
@@ -284,10 +292,11 @@ class RedisSource:
                 key, ids = self._b.shard_keys[k], list(refs)
                 for i in range(0, len(ids), 500):
                     try:
-                        await self._r.xclaim(
-                            key, GROUP, self._name, 0, ids[i : i + 500], justid=True
-                        )
-                    except RedisError:
+                        async with asyncio.timeout(TIMEOUT_S):
+                            await self._r.xclaim(
+                                key, GROUP, self._name, 0, ids[i : i + 500], justid=True
+                            )
+                    except FAILURES:
                         break
 
     async def ack(self, entries: Sequence[Entry], tally: Tally) -> None:
@@ -296,12 +305,13 @@ class RedisSource:
             by_shard.setdefault(entry.shard, []).append(entry.ref)
         for attempt in range(3):
             try:
-                await self._ack_once(by_shard, tally)
+                async with asyncio.timeout(TIMEOUT_S):
+                    await self._ack_once(by_shard, tally)
                 break
-            except RedisError as exc:
+            except FAILURES as exc:
                 if attempt == 2:
                     # Left pending: another consumer reclaims and delivers them again.
-                    log.warning("%s: ack failed (%s); entries stay pending", self._name, exc)
+                    log.warning("%s: ack failed (%r); entries stay pending", self._name, exc)
                 else:
                     await asyncio.sleep(0.2 * (attempt + 1))
         for k, refs in by_shard.items():
@@ -325,11 +335,12 @@ class RedisSource:
         fields.update(error=error, failed_at=rfc3339())
         for attempt in range(3):
             try:
-                await self._r.xadd(self._b.dlq_key, fields, maxlen=DLQ_MAX, approximate=True)
+                async with asyncio.timeout(TIMEOUT_S):
+                    await self._r.xadd(self._b.dlq_key, fields, maxlen=DLQ_MAX, approximate=True)
                 return
-            except RedisError as exc:
+            except FAILURES as exc:
                 if attempt == 2:
-                    log.warning("%s: DLQ write failed for one message: %s", self._name, exc)
+                    log.warning("%s: DLQ write failed for one message: %r", self._name, exc)
                 else:
                     await asyncio.sleep(0.2 * (attempt + 1))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class Supervisor:
             "-m",
             "deliverydags.target.worker",
             str(index),
+            str(os.getpid()),
             *self._s.argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,  # one line, READY; never our stdout

@@ -1,7 +1,8 @@
-"""A consumer process of Redis mode: ``python -m deliverydags.target.worker INDEX ARGS...``.
+"""A consumer process of Redis mode.
 
-ARGS are the target's own arguments. Started by the supervisor; exits 0 on SIGTERM/SIGINT
-or when its parent is gone, leaving unfinished entries pending in Redis for a successor.
+``python -m deliverydags.target.worker INDEX PARENT_PID ARGS...``, ARGS being the target's
+own arguments. Started by the supervisor; exits 0 on SIGTERM/SIGINT or when its parent is
+gone, leaving unfinished entries pending in Redis for a successor.
 """
 
 from __future__ import annotations
@@ -23,20 +24,9 @@ log = logging.getLogger(__name__)
 PARENT_CHECK_S = 1.0
 
 
-async def run(index: int, settings: Settings) -> int:
+async def run(index: int, parent: int, settings: Settings) -> int:
     assert settings.redis_url
     stop = stop_event()
-    import signal as _sig
-    def _dump():
-        for t in asyncio.all_tasks():
-            c = t.get_coro()
-            out = ["TASK " + t.get_name() + " " + repr(t)[:80]]
-            while c is not None:
-                fr = getattr(c, "cr_frame", None) or getattr(c, "ag_frame", None) or getattr(c, "gi_frame", None)
-                out.append(f"    {getattr(c, '__qualname__', c)} {fr.f_code.co_filename.split('/')[-1] if fr else None}:{fr.f_lineno if fr else None}")
-                c = getattr(c, "cr_await", None) or getattr(c, "ag_await", None) or getattr(c, "gi_yieldfrom", None)
-            print("\n".join(out), file=sys.stderr, flush=True)
-    asyncio.get_running_loop().add_signal_handler(_sig.SIGUSR1, _dump)
     broker = RedisBroker(
         settings.redis_url,
         settings.stream_prefix,
@@ -50,7 +40,7 @@ async def run(index: int, settings: Settings) -> int:
     consumer = asyncio.create_task(
         Consumer(source, settings, faults, Poster(session, settings.secret)).run()
     )
-    orphan_watch = asyncio.create_task(_exit_with_parent(stop))
+    orphan_watch = asyncio.create_task(_exit_with_parent(parent, stop))
     _report_ready()
     stopped = asyncio.create_task(stop.wait())
     try:
@@ -75,9 +65,9 @@ def _report_ready() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
-async def _exit_with_parent(stop: asyncio.Event) -> None:
-    # If the target itself is SIGKILLed, no consumer may linger on its own.
-    parent = os.getppid()
+async def _exit_with_parent(parent: int, stop: asyncio.Event) -> None:
+    # If the target itself is SIGKILLed, no consumer may linger on its own. The parent's
+    # pid comes from the parent: it may be dead before this process gets to look.
     while os.getppid() == parent:
         await asyncio.sleep(PARENT_CHECK_S)
     stop.set()
@@ -85,14 +75,14 @@ async def _exit_with_parent(stop: asyncio.Event) -> None:
 
 def main(argv: list[str]) -> int:
     try:
-        index = int(argv[0])
-        settings = parse(argv[1:], os.environ)
+        index, parent = int(argv[0]), int(argv[1])
+        settings = parse(argv[2:], os.environ)
     except (IndexError, ValueError):
-        fail("usage: python -m deliverydags.target.worker INDEX TARGET-ARGS...")
+        fail("usage: python -m deliverydags.target.worker INDEX PARENT_PID TARGET-ARGS...")
     except SetupError as exc:
         fail(str(exc))
     setup_logging(f"consumer-{index}")
-    return asyncio.run(run(index, settings))
+    return asyncio.run(run(index, parent, settings))
 
 
 if __name__ == "__main__":

@@ -269,8 +269,13 @@ def target(tmp_path: Path) -> Iterator[TargetFactory]:
         return service
 
     yield factory
+    unclean = []
     for service in started:
-        service.stop()
+        was_alive = service.alive()
+        service.stop()  # SIGTERM to the group, SIGKILL after 3 s
+        if was_alive and service.proc.returncode != 0:
+            unclean.append(service.proc.returncode)
+    assert not unclean, f"targets that did not stop cleanly on SIGTERM: {unclean}"
 
 
 @pytest.fixture
