@@ -96,6 +96,9 @@ class RedisBroker:
         self._publisher: asyncio.Task[None] | None = None
         self._backlog = 0
         self._published_since_refresh = 0
+        # Publishing and measuring the backlog never overlap, so a message is counted
+        # once: either in XLEN or in _published_since_refresh, never in both.
+        self._count_lock = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -121,7 +124,6 @@ class RedisBroker:
         if self._publisher is None:
             self._publisher = asyncio.create_task(self._publish_batches())
         await done
-        self._published_since_refresh += 1
 
     async def _publish_batches(self) -> None:
         # One batch in flight at a time: requests arriving meanwhile share the next round
@@ -134,8 +136,9 @@ class RedisBroker:
                 args = [field for _key, msg, _done in batch for field in fields_of(msg)]
                 outcome: Exception | None = None
                 try:
-                    async with asyncio.timeout(TIMEOUT_S):
+                    async with self._count_lock, asyncio.timeout(TIMEOUT_S):
                         await self._publish_script(keys=[*keys, self.stats_key], args=args)
+                        self._published_since_refresh += len(batch)
                 except FAILURES as exc:
                     outcome = BrokerDown(str(exc) or "Redis did not answer in time")
                 except Exception as exc:  # never leave a request waiting forever
@@ -157,14 +160,13 @@ class RedisBroker:
         # Polled, not read per request: the hot path stays one round trip.
         while True:
             await asyncio.sleep(BACKLOG_REFRESH_S)
-            since = self._published_since_refresh
             try:
-                async with asyncio.timeout(TIMEOUT_S):
+                async with self._count_lock, asyncio.timeout(TIMEOUT_S):
                     lengths = await self._lengths(self.shard_keys)
+                    self._backlog = sum(lengths)
+                    self._published_since_refresh = 0
             except FAILURES:
                 continue
-            self._backlog = sum(lengths)
-            self._published_since_refresh -= since
 
     async def _lengths(self, keys: Iterable[str]) -> list[int]:
         pipe = self.redis.pipeline(transaction=False)
