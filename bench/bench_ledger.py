@@ -1,11 +1,12 @@
 """Benchmark the ledger on a synthetic run with known injected faults.
 
-    .venv/bin/python bench/bench_ledger.py [--messages 10000000] [--cache DIR]
+    .venv/bin/python bench/bench_ledger.py [--messages 10000000] [--cache DIR] [--id-prefix P]
 
 Generates sends.ndjson / receipts.ndjson / rejected.ndjson once (DuckDB, vectorised; cached
 under the temp dir keyed by size and generator version), reconciles them in a fresh
-subprocess measuring wall time and peak RSS, and checks every count against the truth the
-generator injected. Exit status 1 when a count is wrong or a budget is exceeded.
+subprocess measuring wall time, CPU time and peak RSS (os.wait4: that process alone), and
+checks every count, the lost and unexpected samples and the latency percentiles against
+the truth the generator injected. Exit status 1 when a count is wrong or a budget is exceeded.
 
 The truth is known by construction: messages are spread over 1,000 streams at 10 k/s, a
 stream's messages 100 ms apart; only every 10th message of a stream may carry a fault,
@@ -18,7 +19,7 @@ import argparse
 import json
 import os
 import platform
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-GEN_VERSION = 3
+GEN_VERSION = 4
 STREAMS = 1000
 BASE_US = 1_700_000_000_000_000  # Unix epoch, microseconds
 MS = 1_000_000  # ns
@@ -112,13 +113,20 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
 
-def generate(run_dir: Path, n: int) -> dict:
-    """Write the three run files for `n` messages; return the injected truth."""
+def generate(run_dir: Path, n: int, prefix: str = "") -> dict:
+    """Write the three run files for `n` messages; return the injected truth.
+
+    ``prefix`` goes in front of every id and stream (the k6 library's ids start with the
+    run id, ~23 bytes: longer strings cost the join more memory).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", prefix):
+        raise ValueError("prefix: letters, digits, - and _ only")
     run_dir.mkdir(parents=True, exist_ok=True)
     last_sent_ns = (BASE_US + n * 100) * 1000
     close_ns = last_sent_ns + 1000 * S
     con = duckdb.connect()
     con.execute("SET threads = 2; SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     classes = _sql_list([k[1] for k in KINDS.values()])
     statuses = "[" + ", ".join(str(k[2]) for k in KINDS.values()) + "]"
     con.execute(f"""
@@ -147,9 +155,10 @@ def generate(run_dir: Path, n: int) -> dict:
                 f"FROM m WHERE kind = {KIND_CODE[name]}"
             )
     # Unexpected receipts (ids never sent, some repeated), and a few after close.
+    spacing = n // UNEXPECTED * 100_000
     unexpected = (
         f"SELECT NULL AS i, j AS pos, 'delivered' AS status, "
-        f"{BASE_US * 1000} + j * {n // UNEXPECTED * 100_000} + 7 AS recv_ns FROM range({UNEXPECTED}) t(j) "
+        f"{BASE_US * 1000} + j * {spacing} + 7 AS recv_ns FROM range({UNEXPECTED}) t(j) "
         f"UNION ALL SELECT NULL, 5000 + j, 'delivered', {close_ns} + 5 + j FROM range(10) t(j)"
     )
     con.execute(f"""
@@ -161,33 +170,38 @@ def generate(run_dir: Path, n: int) -> dict:
     con.execute(f"""
         COPY (
             SELECT r.n, r.recv_ns,
-                   coalesce('m' || lpad(r.i::VARCHAR, 9, '0'), 'u' || lpad((r.pos % 900)::VARCHAR, 6, '0')) AS id,
-                   coalesce('s' || m.s, 'u') AS stream, coalesce(m.k, r.pos) AS seq, r.status,
+                   coalesce('{prefix}m' || lpad(r.i::VARCHAR, 9, '0'),
+                            'u' || lpad((r.pos % 900)::VARCHAR, 6, '0')) AS id,
+                   coalesce('{prefix}s' || m.s, 'u') AS stream,
+                   coalesce(m.k, r.pos) AS seq, r.status,
                    strftime(make_timestamp((r.recv_ns // 1000 - 1000)::BIGINT),
                             '%Y-%m-%dT%H:%M:%S.%fZ') AS delivered_at
             FROM r LEFT JOIN m USING (i) ORDER BY r.n
         ) TO '{run_dir / "receipts.ndjson"}' (FORMAT json)
     """)
     line = (
-        "'{\"dd\":1,\"id\":\"m' || lpad(i::VARCHAR, 9, '0') || '\",\"stream\":\"s' || s"
-        " || '\",\"seq\":' || k || ',\"sent_ms\":' || (sent_us::DECIMAL(18, 0) / 1000)"
-        f" || ',\"class\":\"' || {classes}[kind + 1] || '\",\"status\":' || {statuses}[kind + 1]"
+        '\'{"dd":1,"id":"m\' || lpad(i::VARCHAR, 9, \'0\') || \'","stream":"s\' || s'
+        ' || \'","seq":\' || k || \',"sent_ms":\' || (sent_us::DECIMAL(18, 0) / 1000)'
+        f' || \',"class":"\' || {classes}[kind + 1] || \'","status":\' || {statuses}[kind + 1]'
         " || ',\"variant\":\"' || (CASE WHEN i % 2 = 0 THEN 'A' ELSE 'B' END) || '\"}'"
     )
     junk = (
-        "CASE (i // {e}) % 4 WHEN 0 THEN 'iteration ' || i || ' done, \"ok\": true' "
-        "WHEN 1 THEN '{{\"level\":\"info\",\"msg\":\"tick ' || i || '\"}}' "
-        "WHEN 2 THEN '{{\"dd\":2,\"id\":\"m' || lpad(i::VARCHAR, 9, '0') || '\"}}' "
-        "ELSE '[1, 2, {{\"dd\": 1}}]' END"
-    ).format(e=JUNK_EVERY)
-    repeat = line.replace('\\"class\\":\\"\' || ', "").replace("'\\\"class\\\"", "'\\\"class\\\"")
+        f"CASE (i // {JUNK_EVERY}) % 4 WHEN 0 THEN 'iteration ' || i || ' done, \"ok\": true' "
+        'WHEN 1 THEN \'{"level":"info","msg":"tick \' || i || \'"}\' '
+        "WHEN 2 THEN '{\"dd\":2,\"id\":\"m' || lpad(i::VARCHAR, 9, '0') || '\"}' "
+        "ELSE '[1, 2, {\"dd\": 1}]' END"
+    )
+    line = line.replace('"id":"m', f'"id":"{prefix}m').replace(
+        '"stream":"s', f'"stream":"{prefix}s'
+    )
     con.execute(f"""
         COPY (
             SELECT line FROM (
                 SELECT i AS o, 1 AS sub, {line} AS line FROM m
                 UNION ALL SELECT i, 0, {junk} FROM m WHERE i % {JUNK_EVERY} = 5
                 UNION ALL SELECT {n} + i, 0,
-                    '{{"dd":1,"id":"m' || lpad(i::VARCHAR, 9, '0') || '","stream":"s' || s
+                    '{{"dd":1,"id":"{prefix}m' || lpad(i::VARCHAR, 9, '0')
+                    || '","stream":"{prefix}s' || s
                     || '","seq":' || k || ',"sent_ms":' || (sent_us::DECIMAL(18, 0) / 1000)
                     || ',"class":"rejected","status":500,"variant":"C"}}'
                 FROM m WHERE i % {REPEAT_EVERY} = 3
@@ -195,7 +209,6 @@ def generate(run_dir: Path, n: int) -> dict:
         ) TO '{run_dir / "sends.ndjson"}'
         (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')
     """)
-    del repeat
     with open(run_dir / "rejected.ndjson", "w") as f:
         for j in range(50):
             reason = "bad_signature" if j % 5 else "malformed"
@@ -203,6 +216,14 @@ def generate(run_dir: Path, n: int) -> dict:
         f.write(json.dumps({"recv_ns": close_ns + 1, "reason": "bad_signature"}) + "\n")
     truth = _truth(con, n)
     truth["close_ns"] = close_ns
+    lost = [KIND_CODE[k] for k, v in KINDS.items() if v[4][0] == "lost"]
+    rows = con.execute(
+        f"SELECT i FROM m WHERE kind IN ({', '.join(map(str, lost))}) ORDER BY i LIMIT 1000"
+    ).fetchall()
+    truth["samples"] = {
+        "lost": [f"{prefix}m{i:09d}" for (i,) in rows],
+        "unexpected": [f"u{j:06d}" for j in range(min(900, UNEXPECTED))],
+    }
     con.close()
     return truth
 
@@ -212,8 +233,10 @@ def _truth(con: duckdb.DuckDBPyConnection, n: int) -> dict:
     rows = con.execute("SELECT kind, count(*) FROM m GROUP BY kind").fetchall()
     by_kind = {list(KINDS)[code]: cnt for code, cnt in rows}
     c = dict.fromkeys(
-        ["accepted", "rejected", "indeterminate", "delivered", "late", "failed", "lost"]
-        + ["recovered", "unseen", "duplicates", "out_of_order"],
+        (
+            *("accepted", "rejected", "indeterminate", "delivered", "late", "failed", "lost"),
+            *("recovered", "unseen", "duplicates", "out_of_order"),
+        ),
         0,
     )
     late = {"300": 0, "900": 0}
@@ -277,18 +300,25 @@ print(json.dumps(res))
 """
 
 
-def run_child(run_dir: Path, close_ns: int) -> tuple[dict, float, float]:
-    """Reconcile in a fresh interpreter; return (result, wall s, peak RSS MiB of children)."""
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(run_dir), str(close_ns)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - t0
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return json.loads(out.stdout), wall, rss_mib
+def run_child(run_dir: Path, close_ns: int) -> tuple[dict, float, float, float]:
+    """Reconcile in a fresh interpreter: (result, wall s, CPU s, peak RSS MiB).
+
+    os.wait4 gives that child's own rusage (RUSAGE_CHILDREN would fold in any other
+    child, and the generator's memory if it ran in this process).
+    """
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(run_dir), str(close_ns)], stdout=out
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise SystemExit(f"reconcile failed with exit status {proc.returncode}")
+        out.seek(0)
+        result = json.loads(out.read())
+    return result, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def compare(res: dict, truth: dict) -> list[str]:
@@ -300,6 +330,19 @@ def compare(res: dict, truth: dict) -> list[str]:
     for field in ("late_by_deadline", "rejected_by_status", "malformed", "repeated_send_ids"):
         if res.get(field) != truth[field]:
             errors.append(f"{field}: got {res.get(field)}, injected {truth[field]}")
+    for key, want in truth["samples"].items():
+        if res["samples"][key] != want:
+            errors.append(f"samples.{key}: differs from the injected order")
+    distinct = {
+        "duplicates": sum(c for k, c in truth["by_kind"].items() if KINDS[k][4][1]),
+        "out_of_order": truth["counts"]["out_of_order"],
+    }
+    for key, want in distinct.items():
+        if len(res["samples"][key]) != min(want, 1000):
+            errors.append(f"samples.{key}: {len(res['samples'][key])} ids, not {min(want, 1000)}")
+    for key in ("attempted", "accepted", "delivered", "late", "failed", "lost", "rejected"):
+        if sum(v[key] for v in res["by_variant"].values()) != truth["counts"][key]:
+            errors.append(f"by_variant.*.{key} does not add up to counts.{key}")
     for key, want in truth["latency_ms"].items():
         got = res["latency_ms"][key]
         if got is None or abs(got - want) > 1e-6 * max(1.0, abs(want)):
@@ -330,26 +373,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10_000_000)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "dd-bench-ledger")
+    ap.add_argument("--id-prefix", default="", help="prefix every id and stream (realism)")
     args = ap.parse_args()
-    run_dir = args.cache / f"v{GEN_VERSION}-n{args.messages}"
+    run_dir = args.cache / f"v{GEN_VERSION}-n{args.messages}-p{args.id_prefix}"
     truth_path = run_dir / "truth.json"
     if truth_path.exists():
         truth = json.loads(truth_path.read_text())
         print(f"using cached run files in {run_dir}")
     else:
         t0 = time.perf_counter()
-        truth = generate(run_dir, args.messages)
-        truth_path.write_text(json.dumps(truth))
+        # In a process of its own: its memory must not be inherited by the measured one.
+        argv = [sys.executable, __file__, "--generate", str(args.messages), str(run_dir)]
+        subprocess.run([*argv, args.id_prefix], check=True)
+        truth = json.loads(truth_path.read_text())
         print(f"generated run files in {run_dir} in {time.perf_counter() - t0:.1f} s")
-    sizes = {
-        p.name: p.stat().st_size / 2**20 for p in sorted(run_dir.glob("*.ndjson"))
-    }
+    sizes = {p.name: p.stat().st_size / 2**20 for p in sorted(run_dir.glob("*.ndjson"))}
     print(machine())
     print("files: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in sizes.items()))
-    res, wall, rss = run_child(run_dir, truth["close_ns"])
+    load_before = os.getloadavg()[0]
+    res, wall, cpu, rss = run_child(run_dir, truth["close_ns"])
     print(
         f"reconcile: wall {wall:.2f} s (import {res['_import_s']:.2f} s, "
-        f"reconcile {res['_reconcile_s']:.2f} s), peak RSS {rss:,.0f} MiB"
+        f"reconcile {res['_reconcile_s']:.2f} s), CPU {cpu:.2f} s, peak RSS {rss:,.0f} MiB; "
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
     print("counts: " + json.dumps(res["counts"]))
     print("latency_ms: " + json.dumps(res["latency_ms"]))
@@ -365,4 +411,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--generate"]:
+        n, where, prefix = int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+        (where / "truth.json").write_text(json.dumps(generate(where, n, prefix)))
+        sys.exit(0)
     sys.exit(main())

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import orjson
 
+from deliverydags.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
+from deliverydags.cli_analysis import add_subcommands as add_analysis_commands
+from deliverydags.cli_analysis import dispatch as run_analysis
 from deliverydags.k6run import K6Error
 from deliverydags.procs import ServiceError
 from deliverydags.report import markdown
@@ -65,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="materialize today's message_soak partition on SQLite storage")
     d.add_argument("--rate", type=float, default=100.0)
     d.add_argument("--duration", type=float, default=60.0)
+    add_analysis_commands(sub)
     args = parser.parse_args(argv)
     # SIGTERM ends a run like Ctrl-C: the load stops and the result says "aborted".
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if args.command == "run":
             return _run(args)
+        if args.command in ANALYSIS_COMMANDS:
+            return run_analysis(args)
         from deliverydags.demo import run_demo
 
         return run_demo(rate=args.rate, duration_s=args.duration)

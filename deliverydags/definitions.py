@@ -5,9 +5,27 @@ import os
 
 import dagster as dg
 
+from deliverydags.assets.baseline import baseline_snapshot
+from deliverydags.assets.imports import imported_results
+from deliverydags.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
 from deliverydags.assets.soak import message_soak
 from deliverydags.jobs.nightly import nightly_soak_job, nightly_soak_schedule
-from deliverydags.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
+from deliverydags.jobs.review import (
+    history_import_job,
+    nightly_review_job,
+    review_after_failed_night,
+    stale_results_sensor,
+    weekly_baseline_job,
+    weekly_baseline_schedule,
+)
+from deliverydags.resources import (
+    ActionWebhookResource,
+    DeliveryTargetResource,
+    K6Resource,
+    PagerDutyResource,
+    ResultsStoreResource,
+    SlackResource,
+)
 
 
 def _env(name: str) -> dg.EnvVar | None:
@@ -32,9 +50,41 @@ def _results() -> ResultsStoreResource:
     return ResultsStoreResource(data_dir=data_dir) if data_dir else ResultsStoreResource()
 
 
+def _set(**fields: dg.EnvVar | None) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _notify() -> dict:
+    """Slack, PagerDuty and the gate's action webhook; each unconfigured (sends nothing,
+    says so) until its secret is set."""
+    return {
+        "slack": SlackResource(
+            **_set(
+                token=_env("DELIVERYDAGS_SLACK_TOKEN"),
+                channel=_env("DELIVERYDAGS_SLACK_CHANNEL"),
+                base_url=_env("DELIVERYDAGS_SLACK_BASE_URL"),
+            )
+        ),
+        "pagerduty": PagerDutyResource(
+            **_set(
+                routing_key=_env("DELIVERYDAGS_PAGERDUTY_ROUTING_KEY"),
+                url=_env("DELIVERYDAGS_PAGERDUTY_URL"),
+            )
+        ),
+        "action_webhook": ActionWebhookResource(**_set(secret=_env("DELIVERYDAGS_ACTION_SECRET"))),
+    }
+
+
 defs = dg.Definitions(
-    assets=[message_soak],
-    jobs=[nightly_soak_job],
-    schedules=[nightly_soak_schedule],
-    resources={"k6": K6Resource(), "target": _target(), "results": _results()},
+    assets=[message_soak, *NIGHTLY_REVIEW, baseline_snapshot, imported_results],
+    asset_checks=[*REVIEW_CHECKS],
+    jobs=[nightly_soak_job, nightly_review_job, weekly_baseline_job, history_import_job],
+    schedules=[nightly_soak_schedule, weekly_baseline_schedule],
+    sensors=[stale_results_sensor, review_after_failed_night],
+    resources={
+        "k6": K6Resource(),
+        "target": _target(),
+        "results": _results(),
+        **_notify(),
+    },
 )

@@ -162,7 +162,11 @@ def read_all(
             night = date.fromisoformat(night).isoformat()
         except ValueError:
             raise HistoryImportError(f"--night {night!r} is not a YYYY-MM-DD date") from None
-    records = [read_recorded(p, night, scenario) for p in files]
+    return unique([read_recorded(p, night, scenario) for p in files])
+
+
+def unique(records: list[Recorded]) -> list[Recorded]:
+    """``records`` unchanged when no two share a night and scenario; else refused."""
     seen: dict[tuple[str, str], Path] = {}
     for r in records:
         other = seen.setdefault((r.night, r.scenario), r.path)

@@ -192,6 +192,14 @@ class ResultsStore:
         )
         return orjson.loads(rows[0][0]) if rows else None
 
+    def reports(self, night: str, scenario: str) -> dict[str, dict]:
+        """Every stored report of a night and scenario, by kind."""
+        rows = self._rows(
+            "SELECT kind, report FROM reports WHERE night = ? AND scenario = ? ORDER BY kind",
+            [night, scenario],
+        )
+        return {kind: orjson.loads(doc) for kind, doc in rows}
+
     def save_findings(self, scenario: str, findings: Sequence[dict]) -> None:
         """Record trend findings (rows of ``analysis.trend``); a finding already recorded
         keeps its first report time, so a re-run never makes it new again."""

@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from deliverydags.assets.review import NIGHTLY_REVIEW
 from deliverydags.assets.soak import message_soak
 
 nightly_soak_job = dg.define_asset_job(
     "nightly_soak",
-    selection=dg.AssetSelection.assets(message_soak),
+    # The review runs in the same run, after the soak: its blocking checks stop it.
+    selection=dg.AssetSelection.assets(message_soak, *NIGHTLY_REVIEW),
     description="Tonight's message soak (500 msg/s for 30 min by default).",
 )
 

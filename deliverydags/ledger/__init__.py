@@ -12,7 +12,12 @@ The team's reading of the contract, binding for every number:
   collector records valid ones only; later ones are not counted at all, nor are
   rejected POSTs after close). Arrival order is ``n`` (ties, which the format rules
   out, are broken by line order).
-- A send id's first line wins; later lines with the same id are counted in
+- A send line is a JSON object whose ``"dd"`` is 1 (DuckDB reads it as text, so the
+  string "1" passes too; true, 2 or 1.5 do not). A "dd": 1 line without a readable id,
+  stream, seq, sent_ms or class is skipped and counted in ``invalid_lines.sends``; values
+  are cast the DuckDB way ("seq": "5" is 5). A receipt line that is not a receipt (a
+  torn last line) is skipped and counted in ``invalid_lines.receipts``.
+- A send id's first (valid) line wins; later lines with the same id are counted in
   ``repeated_send_ids`` and otherwise ignored.
 - Latency of a receipt = ``recv_ns - sent``, with ``sent`` the decimal ``sent_ms`` spells,
   exactly, in ns; a receipt exactly at a deadline is within it.
@@ -33,8 +38,11 @@ The team's reading of the contract, binding for every number:
   ``delivered`` receipts of sent ids in arrival order, a message whose first delivered
   receipt comes after a delivered receipt (duplicates included) of a message with a
   higher seq. Each message at most once; rejected and indeterminate messages included.
-- ``late_by_deadline``: str(int(seconds)) of every deadline after the first.
-- Samples: distinct ids, first 1,000, in the order first seen (lost: send order;
+- ``late_by_deadline``: str(int(seconds)) of every deadline after the first (deadlines
+  must increase and differ in whole seconds). ``bad_signature``/``malformed``: lines of
+  rejected.ndjson with that reason, within close.
+- Samples: distinct ids, first 1,000, in the order first seen (lost: send order, i.e.
+  line order of sends.ndjson;
   duplicates: arrival of the receipt that made it one; out_of_order: arrival of its first
   delivered receipt; unexpected: arrival of its first receipt).
 - Always: attempted = accepted + rejected + indeterminate; accepted = delivered + late +

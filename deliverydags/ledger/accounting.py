@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deliverydags.ledger.ordering import by_key, out_of_order
-from deliverydags.ledger.readers import Receipts, Sends
+from deliverydags.ledger.ordering import out_of_order
+from deliverydags.ledger.receipts import Receipts
+from deliverydags.ledger.sends import Sends
 
 FATES = ("delivered", "late", "failed", "lost", "rejected", "recovered", "unseen")
 DELIVERED, LATE, FAILED, LOST, REJECTED, RECOVERED, UNSEEN = range(len(FATES))
 ACCEPTED_CLS, REJECTED_CLS, INDETERMINATE_CLS = 0, 1, 2
-NONE = np.iinfo(np.int64).max  # "no such receipt" in min-reductions
+NONE = np.iinfo(np.int64).max  # "no such receipt"
 
 
 @dataclass
@@ -26,58 +27,70 @@ class Books:
     out_of_order: np.ndarray  # messages, in arrival order of their first delivered receipt
     duplicates: int
     duplicate_msgs: np.ndarray  # messages, in arrival order of their 2nd, 3rd, ... receipt
-    unexpected_order: np.ndarray  # indices of Receipts.unexpected_ids in arrival order
+    unexpected: np.ndarray  # Receipts.unexpected_ids indices, in arrival order
 
 
 def account(
-    sends: Sends, rc: Receipts, keys: np.ndarray, deadlines: np.ndarray, timeline: bool = False
+    sends: Sends, rc: Receipts, order: np.ndarray, deadlines: np.ndarray, timeline: bool = False
 ) -> Books:
-    """Judge every message; ``keys`` are the receipts' unique arrival keys (0-based)."""
+    """Judge every message. ``order`` puts the receipts in arrival order; after it a
+    receipt's position is its arrival rank, so "first" is a minimum of positions.
+
+    Consumes ``rc``'s per-receipt arrays (they are emptied as they are used: at 10 M
+    receipts every array held twice costs ~80 MB of peak memory).
+    """
     n_msgs = sends.seq.size
-    known = rc.msg >= 0
-    if known.all():
-        msg, key, recv, dlv = rc.msg, keys, rc.recv_ns, rc.delivered
-    else:
-        msg, key, recv, dlv = rc.msg[known], keys[known], rc.recv_ns[known], rc.delivered[known]
-    unexpected_order = np.argsort(keys[~known], kind="stable")
-    del known
-
-    first_any = np.full(n_msgs, NONE, dtype=np.int64)
-    np.minimum.at(first_any, msg, key)
-    has_any = first_any != NONE
-    duplicates = msg.size - int(np.count_nonzero(has_any))
-    later = key != first_any[msg]
-    duplicate_msgs = msg[later][np.argsort(key[later], kind="stable")]
-    del later
-
-    recv_at = by_key(keys, rc.recv_ns, 0)  # every valid receipt's recv_ns by arrival key
+    unexpected = _unexpected_order(rc)
+    msg = rc.msg[order]
+    rc.msg = rc.arrival = np.empty(0, np.int64)
+    delivered = rc.delivered[order]
+    rc.delivered = np.empty(0, bool)
+    recv = rc.recv_ns[order]
+    rc.recv_ns = np.empty(0, np.int64)
+    del order
     sent = sends.sent_ns
-    latency = np.where(has_any, recv_at[np.where(has_any, first_any, 0)] - sent, 0)
+
+    pos = np.flatnonzero(msg >= 0)  # receipts of sent ids
+    msg_k = msg[pos]
+    del msg
+    first_any = np.full(n_msgs, NONE, dtype=np.int64)
+    np.minimum.at(first_any, msg_k, pos)
+    has_any = first_any != NONE
+    duplicates = pos.size - int(np.count_nonzero(has_any))
+    duplicate_msgs = msg_k[first_any[msg_k] != pos]  # already in arrival order
+    first_any[~has_any] = 0
+    first_recv = recv[first_any] if recv.size else first_any
     del first_any
 
     # A failed receipt within the last deadline makes an undelivered message failed.
+    dl_k = delivered[pos]
+    del delivered
     failed_ok = np.zeros(n_msgs, dtype=bool)
-    failed = ~dlv
-    failed_msg, failed_recv = msg[failed], recv[failed]
-    failed_ok[failed_msg[failed_recv - sent[failed_msg] <= deadlines[-1]]] = True
-    del failed, failed_msg, failed_recv
+    f_pos = pos[~dl_k]
+    f_msg = msg_k[~dl_k]
+    failed_ok[f_msg[recv[f_pos] - sent[f_msg] <= deadlines[-1]]] = True
+    del f_pos, f_msg
 
-    dl_msg, dl_key = msg[dlv], key[dlv]
-    del msg, key, recv, dlv
+    d_pos, d_msg = pos[dl_k], msg_k[dl_k]
+    del pos, msg_k, dl_k
     first_dl = np.full(n_msgs, NONE, dtype=np.int64)
-    np.minimum.at(first_dl, dl_msg, dl_key)
+    np.minimum.at(first_dl, d_msg, d_pos)
+    ooo = out_of_order(d_pos, d_msg, sends.stream, sends.seq, first_dl)
+    del d_pos, d_msg
     has_dl = first_dl != NONE
-    ooo = out_of_order(dl_key, dl_msg, by_key(keys, rc.msg, -1), sends.stream, sends.seq, first_dl)
-    del dl_msg, dl_key
-    dl_recv = np.where(has_dl, recv_at[np.where(has_dl, first_dl, 0)], NONE)
-    del recv_at, first_dl
-    # Past the last deadline, or never delivered: bucket == len(deadlines).
-    bucket = np.searchsorted(deadlines, dl_recv - sent, side="left")
+    first_dl[~has_dl] = 0
+    dl_recv = recv[first_dl] if recv.size else first_dl
+    del first_dl, recv
+    dl_recv[~has_dl] = NONE
+    # The first deadline the first delivered receipt is within; len(deadlines) if none.
+    bucket = np.searchsorted(deadlines, dl_recv - sent, side="left").astype(np.int8)
     bucket[~has_dl] = deadlines.size
-    bucket = bucket.astype(np.int8)
+    if not timeline:
+        del dl_recv
 
     fate = np.full(n_msgs, LOST, dtype=np.int8)
     fate[failed_ok] = FAILED
+    del failed_ok
     fate[bucket < deadlines.size] = LATE
     fate[bucket == 0] = DELIVERED
     fate[sends.cls == REJECTED_CLS] = REJECTED
@@ -87,10 +100,16 @@ def account(
     return Books(
         fate=fate,
         bucket=bucket,
-        latency_ms=latency[counted] / 1e6,
+        latency_ms=(first_recv[counted] - sent[counted]) / 1e6,
         first_delivered_recv_ns=dl_recv if timeline else None,
         out_of_order=ooo,
         duplicates=duplicates,
         duplicate_msgs=duplicate_msgs,
-        unexpected_order=unexpected_order,
+        unexpected=unexpected,
     )
+
+
+def _unexpected_order(rc: Receipts) -> np.ndarray:
+    """Indices into the unexpected ids (kept in row order), sorted by arrival."""
+    rows = np.flatnonzero(rc.msg < 0)
+    return np.argsort(rc.arrival[rows], kind="stable")

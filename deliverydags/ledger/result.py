@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deliverydags.ledger.accounting import FATES, LATE, LOST, Books
-from deliverydags.ledger.readers import CLASSES, Receipts, Sends
+from deliverydags.ledger.receipts import Receipts
+from deliverydags.ledger.sends import CLASSES, Sends
 
 SAMPLE_LIMIT = 1000
 PERCENTILES = (50, 95, 99)
@@ -170,7 +171,8 @@ def _first_distinct_strings(values: pa.Array, limit: int) -> list[str]:
 
 
 def _ids(sends: Sends, msgs: np.ndarray) -> list[str]:
-    return sends.ids.take(pa.array(msgs, type=pa.int64())).to_pylist()
+    lines = msgs if sends.lines is None else sends.lines[msgs]
+    return sends.ids.take(pa.array(lines, type=pa.int64())).to_pylist()
 
 
 def _samples(books: Books, sends: Sends, rc: Receipts) -> dict[str, list[str]]:
@@ -178,7 +180,7 @@ def _samples(books: Books, sends: Sends, rc: Receipts) -> dict[str, list[str]]:
     lost = np.flatnonzero(books.fate == LOST)[:lim]
     dups = _first_distinct(books.duplicate_msgs, lim)
     ooo = books.out_of_order[:lim]
-    unexpected = rc.unexpected_ids.take(pa.array(books.unexpected_order, type=pa.int64()))
+    unexpected = rc.unexpected_ids.take(pa.array(books.unexpected, type=pa.int64()))
     return {
         "lost": _ids(sends, lost),
         "duplicates": _ids(sends, dups),

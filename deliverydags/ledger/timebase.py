@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
-# Binades [2**e, 2**(e+1)) ms handled by table: e=36 is 2.2 years after the epoch, so
-# every real send time; a binade's doubles have 2**(52-e) possible fractions of a ms.
-_TABLE_BINADES = range(36, 52)
+# Binades [2**e, 2**(e+1)) ms handled by table (a binade's doubles have 2**(52-e)
+# possible fractions of a ms): e=40 holds 2004-2039, e=41 up to 2109.
+_TABLE_BINADES = range(40, 52)
 # Candidate granularities in ns for other magnitudes (tests with small sent_ms).
 _STEPS_NS = (1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1.0)
 _EPS_NS = 1e-6  # float error margin of the generic path (actual error < 1e-9 ns)
@@ -30,7 +30,7 @@ def ms_to_ns_exact(value: float) -> int:
     return math.floor(Decimal(repr(float(value))) * 1_000_000)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _fraction_table(e: int) -> np.ndarray:
     """ns offset within the ms for each fraction of a ms a double in binade ``e`` can hold.
 
@@ -46,9 +46,19 @@ def _fraction_table(e: int) -> np.ndarray:
     )
 
 
+_BLOCK = 1 << 20  # bounds the temporaries at 10 M messages
+
+
 def sent_ns(sent_ms: np.ndarray) -> np.ndarray:
     """Vectorised :func:`ms_to_ns_exact` for finite doubles (|x| < 9e12); int64 ns."""
     x = np.asarray(sent_ms, dtype=np.float64)
+    out = np.empty(x.shape, dtype=np.int64)
+    for start in range(0, x.size, _BLOCK):
+        out[start : start + _BLOCK] = _block_ns(x[start : start + _BLOCK])
+    return out
+
+
+def _block_ns(x: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape, dtype=np.int64)
     if x.size == 0:
         return out

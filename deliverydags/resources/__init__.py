@@ -1,5 +1,17 @@
 from deliverydags.resources.k6 import K6Resource
+from deliverydags.resources.notify import (
+    ActionWebhookResource,
+    PagerDutyResource,
+    SlackResource,
+)
 from deliverydags.resources.results import ResultsStoreResource
 from deliverydags.resources.target import DeliveryTargetResource
 
-__all__ = ["DeliveryTargetResource", "K6Resource", "ResultsStoreResource"]
+__all__ = [
+    "ActionWebhookResource",
+    "DeliveryTargetResource",
+    "K6Resource",
+    "PagerDutyResource",
+    "ResultsStoreResource",
+    "SlackResource",
+]

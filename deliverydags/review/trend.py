@@ -12,7 +12,7 @@ N as already reported, so
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deliverydags.analysis import rule as seed_rule
@@ -165,3 +165,14 @@ def trend_overview(
         "unacknowledged": sum(not r["acknowledged"] for r in rows),
         "stale": _stale(now, per_night, None),
     }
+
+
+def recent_stale_nights(
+    store: ResultsStore, scenario: str, now: datetime, days: int
+) -> list[dict[str, Any]]:
+    """Stale nights among the last ``days`` nights (from the first stored night on)."""
+    nights = [n for n, _ in store.nights(scenario)]
+    if not nights:
+        return []
+    since = (now.date() - timedelta(days=days)).isoformat()
+    return stale_nights(now, nights, first_night=max(min(nights), since))

@@ -3,6 +3,7 @@ connection errors, rate limits and server errors (exponential backoff)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import dagster as dg
@@ -14,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import Jitter
 
 from deliverydags.resources.notify.http import NotificationError
 
@@ -25,6 +27,14 @@ _WHY = {
     "channel_not_found": "the channel does not exist or the app cannot see it",
     "not_in_channel": "the app is not in the channel",
 }
+
+
+class _ProportionalJitter(Jitter):
+    """Up to 100 % on top of the backoff (the SDK's default adds up to 1 s whatever the
+    backoff, which would make a 0.1 s backoff a 1 s one)."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (1.0 + random.random())
 
 
 class SlackResource(dg.ConfigurableResource):
@@ -42,14 +52,17 @@ class SlackResource(dg.ConfigurableResource):
         return bool(self.token)
 
     def client(self) -> WebClient:
-        interval = BackoffRetryIntervalCalculator(backoff_factor=self.backoff_s)
-        client = WebClient(token=self.token, base_url=self.base_url, timeout=self.timeout_s)
-        client.retry_handlers = [
-            ConnectionErrorRetryHandler(self.max_retries, interval),
-            RateLimitErrorRetryHandler(self.max_retries),
-            ServerErrorRetryHandler(self.max_retries, interval),
-        ]
-        return client
+        interval = BackoffRetryIntervalCalculator(self.backoff_s, _ProportionalJitter())
+        return WebClient(
+            token=self.token,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(self.max_retries, interval),
+                RateLimitErrorRetryHandler(self.max_retries),
+                ServerErrorRetryHandler(self.max_retries, interval),
+            ],
+        )
 
     def post(self, text: str, blocks: list[dict[str, Any]], client: WebClient | None = None) -> str:
         """Post one message; return its ``ts``. Raises NotificationError (one line)."""
@@ -58,12 +71,17 @@ class SlackResource(dg.ConfigurableResource):
                 channel=self.channel, text=text, blocks=blocks
             )
         except SlackApiError as exc:
-            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
             status = exc.response.status_code
-            why = _WHY.get(error or "", "")
-            said = error or f"HTTP {status}"
+            # Slack answers API errors (invalid_auth ...) with HTTP 200 and ok=false.
+            data = exc.response.data if status == 200 else None
+            error = data.get("error") if isinstance(data, dict) else None
+            if not error:
+                raise NotificationError(
+                    f"Slack answered HTTP {status} to chat.postMessage at {self.base_url}"
+                ) from None
+            why = _WHY.get(error, "")
             raise NotificationError(
-                f"Slack refused chat.postMessage: {said}" + (f" ({why})" if why else "")
+                f"Slack refused chat.postMessage: {error}" + (f" ({why})" if why else "")
             ) from None
         except (SlackClientError, OSError) as exc:
             raise NotificationError(f"Slack unreachable at {self.base_url}: {exc}") from None

@@ -1,0 +1,101 @@
+"""Accounting overhead: the highest rate message_soak sustains against the reference target
+with accounting on (send records, verifying+fsyncing collector, ledger) over the highest
+rate of the same script with accounting off (no send records, a collector that discards),
+both measured in this run. Goal: ratio >= 0.90.
+
+A rate is sustained when k6 dropped at most 1% of the planned messages, at most 0.1% were
+not accepted, and (accounting on) the ledger found every accepted message delivered.
+
+    .venv/bin/python bench/bench_overhead.py [--rates 500,1000,...] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+from deliverydags import collector, target
+from deliverydags.k6run import run_k6
+from deliverydags.ledger import reconcile
+from deliverydags.settings import K6_DIR
+
+
+def trial(rate: int, seconds: int, accounting: bool, work: Path) -> tuple[bool, str]:
+    run_dir = work / f"{'on' if accounting else 'off'}-{rate}"
+    run_dir.mkdir()
+    env = {
+        **os.environ,
+        "DELIVERYDAGS_TARGET_TOKEN": secrets.token_hex(8),
+        "DELIVERYDAGS_CALLBACK_SECRET": secrets.token_hex(8),
+    }
+    with (
+        collector.start(out_dir=run_dir, env=env, discard=not accounting) as coll,
+        target.start(out_dir=run_dir, env=env) as ref,
+    ):
+        outcome = run_k6(
+            K6_DIR / "message_soak.js",
+            env={
+                **env,
+                "DD_TARGET_URL": ref.url,
+                "DD_RATE": str(rate),
+                "DD_DURATION_S": str(seconds),
+                "DD_RUN_ID": run_dir.name,
+                "DD_COLLECTOR_URL": coll.url,
+                "DD_ACCOUNTING": "on" if accounting else "off",
+            },
+            work_dir=run_dir,
+            timeout_s=seconds + 120,
+            log=lambda _m: None,
+            console_output=run_dir / "sends.ndjson",
+        )
+        if accounting:
+            time.sleep(3)  # let the last receipts in
+    values = (outcome.summary or {}).get("metrics", {})
+    planned = rate * seconds
+    dropped = values.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+    errors = values.get("dd_errors", {}).get("values", {}).get("rate", 1.0)
+    ok = dropped <= planned * 0.01 and errors <= 0.001
+    note = f"dropped {dropped:.0f}/{planned}, not accepted {errors:.4%}"
+    if accounting:
+        counts = reconcile(run_dir, (30.0,), close_ns=time.time_ns()).to_dict()["counts"]
+        ok = ok and counts["delivered"] == counts["accepted"] > 0
+        note += f", ledger delivered {counts['delivered']}/{counts['accepted']}"
+    return ok, note
+
+
+def highest(rates: list[int], seconds: int, accounting: bool, work: Path) -> int:
+    best = 0
+    for rate in rates:
+        ok, note = trial(rate, seconds, accounting, work)
+        print(f"  accounting {'on ' if accounting else 'off'} {rate:>6}/s: "
+              f"{'sustained' if ok else 'NOT sustained'} ({note})", flush=True)  # fmt: skip
+        if not ok:
+            break
+        best = rate
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="250,500,750,1000,1250,1500,2000,2500")
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        off = highest(rates, args.seconds, accounting=False, work=work)
+        on = highest(rates, args.seconds, accounting=True, work=work)
+    ratio = on / off if off else float("nan")
+    print(f"highest sustained rate: accounting off {off}/s, on {on}/s; ratio {ratio:.2f} "
+          f"(goal >= 0.90; steps {args.rates})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

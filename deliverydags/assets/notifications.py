@@ -1,0 +1,79 @@
+"""`nightly_notifications`: the night's Slack summary, one Slack message per new
+regression or gate change, PagerDuty for critical alerts; each sent at most once.
+
+Its own asset so that Slack or PagerDuty being down fails only this step: the night's
+measurements and decisions upstream are already materialized and stay so.
+"""
+
+import dagster as dg
+
+from deliverydags.assets.ab import ab_comparison
+from deliverydags.assets.gate import phase_gate
+from deliverydags.assets.soak import message_soak
+from deliverydags.assets.trend import trend_comparison
+from deliverydags.assets.windows import delivery_windows
+from deliverydags.partitions import nightly_partitions
+from deliverydags.resources import ResultsStoreResource
+from deliverydags.resources.notify import PagerDutyResource, SlackResource
+from deliverydags.resources.notify.dispatch import dispatch
+from deliverydags.resources.notify.messages import Links, plan
+from deliverydags.review.tables import bullets
+
+
+class NotifyConfig(dg.Config):
+    scenario: str = "message_soak"
+    ui_base_url: str = "http://localhost:3000"  # the Dagster UI the links point to
+
+
+def _soak_run_id(context: dg.AssetExecutionContext, night: str) -> str | None:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=message_soak.key, asset_partitions=[night]), limit=1
+    ).records
+    return records[0].run_id if records else None
+
+
+@dg.asset(
+    partitions_def=nightly_partitions,
+    deps=[message_soak, trend_comparison, phase_gate, ab_comparison, delivery_windows],
+    group_name="review",
+    kinds={"slack"},
+    description="Slack summary, regression and gate messages; PagerDuty pages. Never twice.",
+)
+def nightly_notifications(
+    context: dg.AssetExecutionContext,
+    config: NotifyConfig,
+    results: ResultsStoreResource,
+    slack: SlackResource,
+    pagerduty: PagerDutyResource,
+) -> dg.MaterializeResult:
+    night, store = context.partition_key, results.store
+    reports = store.reports(night, config.scenario)
+    gates = [r for kind, r in reports.items() if kind.startswith("gate:")]
+    windows = reports.get("windows")
+    links = Links(config.ui_base_url, _soak_run_id(context, night), context.run_id)
+    outgoing = plan(
+        night,
+        config.scenario,
+        store.load(night, config.scenario),
+        reports.get("trend"),
+        gates,
+        reports.get("ab"),
+        windows if windows and windows.get("available") else None,
+        links,
+    )
+    done = dispatch(outgoing, store, slack, pagerduty)
+    for line in done.status_lines():
+        context.log.info(line)
+    failure = done.failure_line()
+    if failure:
+        raise dg.Failure(failure, allow_retries=False)
+    return dg.MaterializeResult(
+        metadata={
+            "sent": len(done.sent),
+            "already_sent": len(done.already_sent),
+            "slack": "not configured" if not slack.configured else "configured",
+            "pagerduty": "not configured" if not pagerduty.configured else "configured",
+            "status": dg.MetadataValue.md(bullets(done.status_lines())),
+            "sent_keys": dg.MetadataValue.json(done.sent),
+        }
+    )

@@ -1,0 +1,145 @@
+"""receipts.ndjson -> the valid receipts, each matched to its send line by id (DuckDB's
+hash join: the one string-keyed step); rejected.ndjson -> refused POSTs per reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
+from deliverydags.ledger.duck import collect, ndjson
+from deliverydags.ledger.sends import Sends
+
+
+@dataclass
+class Receipts:
+    """The valid receipts (recorded and within close), in no particular order."""
+
+    arrival: np.ndarray  # int64 key, unique, increasing in arrival order
+    recv_ns: np.ndarray  # int64
+    delivered: np.ndarray  # bool (else failed)
+    msg: np.ndarray  # int32: the send line until attach(), then the message; -1: unsent
+    unexpected_ids: pa.Array  # id of each msg == -1 row, in the same row order
+    invalid_lines: int
+
+
+def read_receipts(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    ids: pa.ChunkedArray,
+    ok: np.ndarray,
+    close_ns: int | None,
+    by_line: bool = False,
+) -> Receipts:
+    """Valid receipts within close, each matched by id to the valid send lines (a
+    repeated id matches each of its lines: attach() keeps the first).
+
+    The arrival key is ``n``; with ``by_line`` (when ``n`` repeats, which the format rules
+    out but a restarted collector might do) it is the rank by ``n`` then line in the file.
+    """
+    path = run_dir / RECEIPTS_FILE
+    if not path.exists():
+        return Receipts(
+            arrival=np.empty(0, np.int64),
+            recv_ns=np.empty(0, np.int64),
+            delivered=np.empty(0, bool),
+            msg=np.empty(0, np.int32),
+            unexpected_ids=pa.array([], pa.string()),
+            invalid_lines=0,
+        )
+    src = ndjson(path, {"n": "BIGINT", "recv_ns": "BIGINT", "id": "VARCHAR", "status": "VARCHAR"})
+    arrival = "n"
+    if by_line:  # a table keeps the file's order in rowid
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dd_receipts AS SELECT * FROM {src}")
+        src = "(SELECT *, row_number() OVER (ORDER BY n, rowid) AS line_rank FROM dd_receipts)"
+        arrival = "line_rank"
+    close = "TRUE" if close_ns is None else f"recv_ns <= {int(close_ns)}"
+    lines = pa.table({"id": ids, "line": np.arange(len(ids), dtype=np.int32), "ok": pa.array(ok)})
+    con.register("dd_send_lines", lines)
+    try:
+        cols = collect(
+            con,
+            f"""
+            WITH r AS (
+                SELECT coalesce({arrival}, 0) AS arrival, coalesce(recv_ns, 0) AS recv_ns,
+                       id, coalesce(status = 'delivered', false) AS delivered,
+                       coalesce(n IS NOT NULL AND recv_ns IS NOT NULL AND id IS NOT NULL
+                                AND status IN ('delivered', 'failed'), false) AS ok
+                FROM {src}
+            )
+            SELECT r.arrival, r.recv_ns, r.delivered, r.ok, coalesce(s.line, -1) AS line,
+                   CASE WHEN s.line IS NULL THEN r.id END AS uid
+            FROM r LEFT JOIN (SELECT id, line FROM dd_send_lines WHERE ok) s ON r.id = s.id
+            WHERE NOT r.ok OR {close}
+            """,
+            numeric={
+                "ok": np.bool_,
+                "line": np.int32,
+                "arrival": np.int64,
+                "recv_ns": np.int64,
+                "delivered": np.bool_,
+            },
+            text=("uid",),
+        )
+    finally:
+        con.unregister("dd_send_lines")
+        con.execute("DROP TABLE IF EXISTS dd_receipts")
+    num = cols.num
+    valid = num.pop("ok")
+    invalid = int(valid.size - np.count_nonzero(valid))
+    line = num.pop("line")
+    uid = cols.text["uid"]
+    rc = Receipts(
+        arrival=num.pop("arrival"),
+        recv_ns=num.pop("recv_ns"),
+        delivered=num.pop("delivered"),
+        msg=line,
+        unexpected_ids=uid.filter(pa.array(valid & (line < 0))).combine_chunks(),
+        invalid_lines=invalid,
+    )
+    del num, line, uid, cols
+    return _keep(rc, valid) if invalid else rc
+
+
+def attach(rc: Receipts, sends: Sends) -> Receipts:
+    """Send lines -> message numbers; a receipt matched to a repeated id's later lines
+    as well as its first is kept once (the rows for the later lines go)."""
+    if sends.lines is None:
+        return rc
+    msg_of_line = sends.msg_of_line()
+    msg = msg_of_line[np.maximum(rc.msg, 0)]
+    del msg_of_line
+    msg[rc.msg < 0] = -1
+    keep = (rc.msg < 0) | (msg >= 0)
+    rc.msg = msg
+    del msg
+    return rc if keep.all() else _keep(rc, keep)
+
+
+def _keep(rc: Receipts, rows: np.ndarray) -> Receipts:
+    """Keep ``rows`` (a mask) of every per-receipt array, one array at a time."""
+    rc.arrival = rc.arrival[rows]
+    rc.recv_ns = rc.recv_ns[rows]
+    rc.delivered = rc.delivered[rows]
+    rc.msg = rc.msg[rows]
+    return rc
+
+
+def read_rejected(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, close_ns: int | None
+) -> dict[str, int]:
+    """Refused POSTs per reason, within close like the receipts."""
+    path = run_dir / REJECTED_FILE
+    if not path.exists():
+        return {}
+    close = "" if close_ns is None else f"AND recv_ns <= {int(close_ns)}"
+    src = ndjson(path, {"recv_ns": "BIGINT", "reason": "VARCHAR"})
+    rows = con.execute(f"""
+        SELECT reason, count(*) FROM {src}
+        WHERE reason IS NOT NULL AND recv_ns IS NOT NULL {close} GROUP BY reason
+    """).fetchall()
+    return {str(reason): int(n) for reason, n in rows}

@@ -1,0 +1,201 @@
+"""sends.ndjson -> one entry per sent message: numpy columns plus the id strings.
+
+Reading (DuckDB, parallel) and finishing (numpy/Arrow only, so it can run in a thread
+while DuckDB reads the receipts) are separate steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from deliverydags.formats import SENDS_FILE
+from deliverydags.ledger.duck import Columns, collect, ndjson
+from deliverydags.ledger.timebase import sent_ns
+
+CLASSES = ("accepted", "rejected", "indeterminate")
+# Beyond year 2255 in ms: sent_ms * 10**6 would overflow int64 ns.
+_MAX_SENT_MS = 9e12
+
+_COLUMNS = {
+    "dd": "VARCHAR",
+    "id": "VARCHAR",
+    "stream": "VARCHAR",
+    "seq": "BIGINT",
+    "sent_ms": "DOUBLE",
+    "class": "VARCHAR",
+    "status": "SMALLINT",
+    "variant": "VARCHAR",
+}
+# A relation with the send columns and no rows, for a missing sends.ndjson.
+_NO_SENDS = (
+    "(SELECT NULL::VARCHAR AS dd, NULL::VARCHAR AS id, NULL::VARCHAR AS stream, "
+    "NULL::BIGINT AS seq, NULL::DOUBLE AS sent_ms, NULL::VARCHAR AS class, "
+    "NULL::SMALLINT AS status, NULL::VARCHAR AS variant WHERE false)"
+)
+
+
+@dataclass
+class SendLines:
+    """Every "dd": 1 line, in file order, as read."""
+
+    ids: pa.ChunkedArray
+    ok: np.ndarray  # bool: all fields present and of the right type
+    cols: Columns
+
+
+@dataclass
+class Sends:
+    """One entry per sent message (the first valid line of each id), in send order."""
+
+    ids: pa.ChunkedArray  # per "dd": 1 line, including lines that are not a message
+    lines: np.ndarray | None  # int64 index into ids of each message; None: the same
+    stream: np.ndarray  # int code (narrowest type); only equality matters
+    seq: np.ndarray  # int (narrowest type)
+    sent_ms: np.ndarray  # float64 as written (empty unless asked for)
+    sent_ns: np.ndarray  # int64, exact (see timebase)
+    cls: np.ndarray  # int8 index into CLASSES
+    status: np.ndarray  # int16 HTTP status of the last try
+    variant: np.ndarray  # int code (narrowest type) into variants
+    variants: list[str]
+    repeated_lines: int  # lines whose id an earlier line already used
+    invalid_lines: int  # "dd": 1 lines missing a field or with one of the wrong type
+
+    def msg_of_line(self) -> np.ndarray:
+        """Message number of each line of ``ids``, -1 for lines that are not one."""
+        if self.lines is None:
+            return np.arange(len(self.ids), dtype=np.int32)
+        msg = np.full(len(self.ids), -1, dtype=np.int32)
+        msg[self.lines] = np.arange(self.lines.size, dtype=np.int32)
+        return msg
+
+
+def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
+    path = run_dir / SENDS_FILE
+    # Junk lines read as all NULLs. "dd" read as text tells 1 from true or 1.5 (a
+    # JSON-typed column would also tell it from "1", at ~20 % more parse time).
+    src = ndjson(path, _COLUMNS) if path.exists() else _NO_SENDS
+    cols = collect(
+        con,
+        f"""
+        SELECT id, coalesce(stream, '') AS stream, coalesce(seq, 0) AS seq,
+               coalesce(sent_ms, 0) AS sent_ms,
+               coalesce(cls, -1) AS cls, coalesce(status, 0) AS status,
+               coalesce(variant, '') AS variant, hash(id) AS h,
+               coalesce(id IS NOT NULL AND stream IS NOT NULL AND seq IS NOT NULL
+                        AND cls IS NOT NULL AND isfinite(sent_ms)
+                        AND abs(sent_ms) < {_MAX_SENT_MS}, false) AS ok
+        FROM (
+            SELECT *, CASE class WHEN 'accepted' THEN 0 WHEN 'rejected' THEN 1
+                                 WHEN 'indeterminate' THEN 2 END::TINYINT AS cls
+            FROM {src} WHERE dd IN ('1', '1.0')
+        )
+        """,
+        numeric={
+            "ok": np.bool_,
+            "h": np.uint64,
+            "seq": np.int64,
+            "sent_ms": np.float64,
+            "cls": np.int8,
+            "status": np.int16,
+        },
+        text=("id",),
+        encode=("stream", "variant"),
+    )
+    return SendLines(ids=cols.text.pop("id"), ok=cols.num.pop("ok"), cols=cols)
+
+
+def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
+    """Drop invalid and repeated lines, convert times; numpy and Arrow only."""
+    num, codes = raw.cols.num, raw.cols.codes
+    lines = None if raw.ok.all() else np.flatnonzero(raw.ok)
+    invalid = raw.ok.size - (raw.ok.size if lines is None else lines.size)
+    later = _repeated(num.pop("h"), lines, raw.ids)
+    if later.size:  # the first line of an id wins
+        keep = np.ones(len(raw.ids) if lines is None else lines.size, dtype=bool)
+        keep[later] = False
+        lines = np.flatnonzero(keep) if lines is None else lines[keep]
+        del keep
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a if lines is None else a[lines]
+
+    sent_ms = pick(num.pop("sent_ms"))
+    variant, variants = _compact(pick(codes["variant"][0]), codes.pop("variant")[1])
+    return Sends(
+        ids=raw.ids,
+        lines=lines,
+        stream=_narrow(pick(codes.pop("stream")[0])),
+        seq=_narrow(pick(num.pop("seq"))),
+        sent_ms=sent_ms if keep_sent_ms else np.empty(0),
+        sent_ns=sent_ns(sent_ms),
+        cls=pick(num.pop("cls")),
+        status=pick(num.pop("status")),
+        variant=_narrow(variant),
+        variants=variants,
+        repeated_lines=int(later.size),
+        invalid_lines=int(invalid),
+    )
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """The smallest of int8/16/32 that holds ``a`` (memory at the join's peak)."""
+    if a.size == 0:
+        return a
+    lo, hi = int(a.min()), int(a.max())
+    for dtype in (np.int8, np.int16, np.int32):
+        if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max:
+            return a.astype(dtype) if a.dtype != dtype else a
+    return a
+
+
+def _compact(codes: np.ndarray, values: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Drop values no kept line uses (e.g. a variant seen only on a repeated line)."""
+    used = np.bincount(codes, minlength=len(values)) > 0
+    if used.all():
+        return codes, values.to_pylist()
+    remap = (np.cumsum(used) - 1).astype(np.int32)
+    return remap[codes], values.filter(pa.array(used)).to_pylist()
+
+
+def _repeated(h: np.ndarray, rows: np.ndarray | None, ids: pa.ChunkedArray) -> np.ndarray:
+    """Positions among ``rows`` (all lines if None) whose id an earlier one already
+    used, ascending. Consumes ``h`` (the 64-bit hashes of the ids).
+
+    Equal ids have equal hashes. The hash's high bits and the position are packed into
+    one uint64 and sorted in place (one SIMD sort, no extra memory); positions whose
+    high bits repeat are suspects, and only their id strings are compared.
+    """
+    if rows is not None:
+        h = h[rows]
+    n = h.size
+    if n < 2:
+        return np.empty(0, dtype=np.int64)
+    pos_bits = (n - 1).bit_length()
+    pos_mask = np.uint64((1 << pos_bits) - 1)
+    h &= ~pos_mask
+    for start in range(0, n, 1 << 20):  # blockwise: no n-sized temporary
+        stop = min(start + (1 << 20), n)
+        h[start:stop] |= np.arange(start, stop, dtype=np.uint64)
+    h.sort()
+    same = np.empty(n - 1, dtype=bool)  # neighbours with the same high bits
+    for start in range(0, n - 1, 1 << 20):
+        stop = min(start + (1 << 20), n - 1)
+        same[start:stop] = (h[start + 1 : stop + 1] ^ h[start:stop]) <= pos_mask
+    suspect_mask = np.zeros(n, dtype=bool)
+    suspect_mask[1:] |= same
+    suspect_mask[:-1] |= same
+    suspect = np.sort((h[suspect_mask] & pos_mask).astype(np.int64))
+    del h, suspect_mask, same
+    if suspect.size == 0:
+        return suspect
+    taken = suspect if rows is None else rows[suspect]
+    table = pa.table({"id": ids.take(taken), "pos": suspect})
+    firsts = table.group_by("id").aggregate([("pos", "min")]).column("pos_min")
+    first = np.zeros(suspect.size, dtype=bool)
+    first[np.searchsorted(suspect, firsts.to_numpy())] = True
+    return suspect[~first]

@@ -1,0 +1,221 @@
+"""What the nightly notifications say, and their dedup keys. Plain code, no I/O.
+
+- Slack: one summary per night and scenario; one message per new regression; one per
+  gate change (promote or rollback).
+- PagerDuty (critical): delivery below 95 %, or a rollback.
+
+A key is sent at most once, ever (recorded in the results store after a success).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+CRITICAL_DELIVERY_RATE = 0.95
+_SECTION_LIMIT = 2900  # Block Kit caps a section's text at 3000 characters
+
+
+@dataclass(frozen=True)
+class Links:
+    ui_base_url: str
+    soak_run_id: str | None = None
+    this_run_id: str | None = None
+
+    def run(self, run_id: str) -> str:
+        return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}"
+
+    def asset(self, key: str, night: str) -> str:
+        return f"{self.ui_base_url.rstrip('/')}/assets/{key}?partition={quote(night)}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: str
+    channel: Literal["slack", "pagerduty"]
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _section(text: str) -> dict[str, Any]:
+    if len(text) > _SECTION_LIMIT:
+        text = text[:_SECTION_LIMIT] + "\n…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3%}"
+
+
+def _regression_line(r: Mapping[str, Any]) -> str:
+    size = "" if r.get("magnitude") is None else f" {r['magnitude']:+.1%}"
+    p = "" if r.get("p_value") is None else f", p = {r['p_value']:.2g}"
+    return f"`{r['metric']}`{size} ({r['detector']}, since {r['night']}{p})"
+
+
+def _result_text(result: Mapping[str, Any] | None) -> str:
+    if result is None:
+        return ":grey_question: *No stored result for this night.*"
+    counts = result.get("counts") or {}
+    lat = result.get("latency_ms") or {}
+    icon = ":white_check_mark:" if result.get("status") == "passed" else ":x:"
+    keys = ("attempted", "accepted", "delivered", "late", "lost", "duplicates", "out_of_order")
+    line = ", ".join(f"{k} {counts[k]}" for k in keys if k in counts)
+    p95, p99 = lat.get("p95"), lat.get("p99")
+    latency = "" if p95 is None else f"\nlatency p95 {p95:.1f} ms, p99 {(p99 or 0):.1f} ms"
+    return (
+        f"{icon} *{str(result.get('status', 'unknown')).upper()}* — delivery rate "
+        f"*{_pct(result.get('delivery_rate'))}*\n{line}{latency}"
+    )
+
+
+def _links_block(links: Links, night: str) -> dict[str, Any]:
+    parts = []
+    if links.soak_run_id:
+        parts.append(f"<{links.run(links.soak_run_id)}|soak run>")
+    if links.this_run_id and links.this_run_id != links.soak_run_id:
+        parts.append(f"<{links.run(links.this_run_id)}|this run>")
+    parts.append(f"<{links.asset('message_soak', night)}|message_soak {night}>")
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]}
+
+
+def summary(
+    night: str,
+    scenario: str,
+    result: Mapping[str, Any] | None,
+    trend: Mapping[str, Any] | None,
+    gates: Sequence[Mapping[str, Any]],
+    ab: Mapping[str, Any] | None,
+    windows: Mapping[str, Any] | None,
+    links: Links,
+) -> Outgoing:
+    """The night's one summary message."""
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{scenario} — {night}"}},
+        _section(_result_text(result)),
+    ]
+    if trend is not None:
+        new = trend.get("regressions") or []
+        lines = [_regression_line(r) for r in new] or ["No new regression."]
+        still = len(trend.get("open_regressions") or [])
+        stale = [s["night"] for s in trend.get("stale") or []]
+        tail = f"\n{still} regression(s) still open." if still else ""
+        tail += f"\n:warning: no result for {', '.join(stale)}." if stale else ""
+        blocks.append(_section("*Trend*\n" + "\n".join(lines) + tail))
+    for g in gates:
+        blocks.append(
+            _section(
+                f"*Gate ({g['rollout']})*: *{g['decision']}* — {g['phase_before']} → "
+                f"{g['phase_after']}, {len(g['nights_counted'])} night(s) counted\n"
+                + "\n".join(f"• {r}" for r in g["reasons"][:4])
+            )
+        )
+    if ab is not None:
+        blocks.append(_section(f"*A/B*\n{ab['verdict']}"))
+    if windows is not None:
+        alerts = windows.get("alerts") or []
+        worst = (windows.get("windows") or {}).get("5m", {}).get("worst_rate")
+        text = f"*Windows*: worst 5-minute delivery {_pct(worst)}; {len(alerts)} burn alert(s)"
+        blocks.append(_section(text))
+    blocks.append(_links_block(links, night))
+    status = (result or {}).get("status", "no result")
+    rate = _pct((result or {}).get("delivery_rate"))
+    text = f"{scenario} {night}: {status}, delivery {rate}"
+    return Outgoing(f"slack:summary:{scenario}:{night}", "slack", text, blocks)
+
+
+def regression(scenario: str, row: Mapping[str, Any], links: Links) -> Outgoing:
+    text = f"Regression in {scenario}: {_regression_line(row)}"
+    detail = f"confirmed on {row['confirmed_on']}"
+    base, now = row.get("baseline"), row.get("value")
+    if isinstance(base, int | float) and isinstance(now, int | float):
+        detail += f"; baseline {base:.4g}, now {now:.4g}"
+    blocks = [
+        _section(f":chart_with_upwards_trend: *Regression* in {scenario}\n{_regression_line(row)}"),
+        _section(detail),
+        _links_block(links, row["confirmed_on"]),
+    ]
+    key = f"slack:regression:{scenario}:{row['metric']}:{row['detector']}:{row['night']}"
+    return Outgoing(key, "slack", text, blocks)
+
+
+def gate_change(gate: Mapping[str, Any], links: Links) -> Outgoing:
+    icon = ":rocket:" if gate["decision"] == "promote" else ":rotating_light:"
+    head = (
+        f"{icon} *{gate['decision'].capitalize()}* ({gate['rollout']}, {gate['scenario']}): "
+        f"{gate['phase_before']} → {gate['phase_after']}"
+    )
+    blocks = [
+        _section(head + "\n" + "\n".join(f"• {r}" for r in gate["reasons"])),
+        _links_block(links, gate["night"]),
+    ]
+    key = (
+        f"slack:gate:{gate['rollout']}:{gate['scenario']}:{gate['night']}:"
+        f"{gate['decision']}:{gate['phase_after']}"
+    )
+    text = f"{gate['decision']}: {gate['phase_before']} -> {gate['phase_after']}"
+    return Outgoing(key, "slack", text, blocks)
+
+
+def pages(
+    night: str,
+    scenario: str,
+    result: Mapping[str, Any] | None,
+    gates: Sequence[Mapping[str, Any]],
+) -> list[Outgoing]:
+    """Critical alerts for PagerDuty: delivery below 95 %, a rollback."""
+    out = []
+    rate = (result or {}).get("delivery_rate")
+    if rate is not None and rate < CRITICAL_DELIVERY_RATE:
+        counts = (result or {}).get("counts") or {}
+        out.append(
+            Outgoing(
+                f"pd:delivery:{scenario}:{night}",
+                "pagerduty",
+                f"{scenario} {night}: delivery rate {rate:.2%} below "
+                f"{CRITICAL_DELIVERY_RATE:.0%} ({counts.get('lost', '?')} lost)",
+                details={"night": night, "delivery_rate": rate, "counts": counts},
+            )
+        )
+    for g in gates:
+        if g["decision"] == "rollback":
+            out.append(
+                Outgoing(
+                    f"pd:rollback:{g['rollout']}:{scenario}:{night}",
+                    "pagerduty",
+                    f"{scenario} {night}: rollback of {g['rollout']} rollout "
+                    f"({g['phase_before']} -> {g['phase_after']})",
+                    details={"night": night, "reasons": g["reasons"]},
+                )
+            )
+    return out
+
+
+def stale_alert(scenario: str, stale: Mapping[str, Any]) -> Outgoing:
+    text = (
+        f"No {scenario} result for {stale['night']}: due by {stale['due_at']} "
+        f"(25 h after the night began), {stale['overdue_hours']:.1f} h overdue."
+    )
+    blocks = [_section(f":hourglass: *Stale night* — {text}")]
+    return Outgoing(f"slack:stale:{scenario}:{stale['night']}", "slack", text, blocks)
+
+
+def plan(
+    night: str,
+    scenario: str,
+    result: Mapping[str, Any] | None,
+    trend: Mapping[str, Any] | None,
+    gates: Sequence[Mapping[str, Any]],
+    ab: Mapping[str, Any] | None,
+    windows: Mapping[str, Any] | None,
+    links: Links,
+) -> list[Outgoing]:
+    """Everything the night may send, critical pages first."""
+    out = pages(night, scenario, result, gates)
+    out.append(summary(night, scenario, result, trend, gates, ab, windows, links))
+    out += [regression(scenario, r, links) for r in (trend or {}).get("regressions") or []]
+    out += [gate_change(g, links) for g in gates if g["decision"] in ("promote", "rollback")]
+    return out
