@@ -291,6 +291,16 @@ def test_out_of_order_via_a_duplicate_receipt(tmp_path: Path) -> None:
     assert out["counts"]["delivered"] == 2
 
 
+def test_out_of_order_with_wide_seq_values(tmp_path: Path) -> None:
+    # seq values whose spread overflows the narrow type they fit in (int16 here), and
+    # one too wide to pack at all: the packed sort must widen, the fallback must agree.
+    for seqs in ([-30_000, 30_000], [0, 2**62]):
+        s = [send(k, seq=q) for k, q in enumerate(seqs)]
+        t = sent_at(s[0])
+        out = books(write_run(tmp_path / str(seqs[1]), s, [rcpt(s[1], t), rcpt(s[0], t + 1)]))
+        assert out["samples"]["out_of_order"] == ["m0"]
+
+
 def test_failed_receipts_do_not_order(tmp_path: Path) -> None:
     s = [send(0, seq=0), send(1, seq=1)]
     t = sent_at(s[0])

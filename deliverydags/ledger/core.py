@@ -13,7 +13,7 @@ import pyarrow as pa
 from deliverydags.ledger.accounting import ACCEPTED_CLS, FATES, NONE, Books, account
 from deliverydags.ledger.duck import connect
 from deliverydags.ledger.ordering import arrival_order
-from deliverydags.ledger.receipts import Receipts, attach, read_receipts, read_rejected
+from deliverydags.ledger.receipts import Receipts, read_receipts, read_rejected
 from deliverydags.ledger.result import LedgerResult, summarize
 from deliverydags.ledger.scratch import park, scratch_dir, unpark
 from deliverydags.ledger.sends import Sends, finish_sends, read_send_lines
@@ -88,25 +88,22 @@ def _judge(
 ) -> tuple[Books, Sends, Receipts, dict[str, int]]:
     with scratch_dir(run_dir, ".ledger-park-") as parking:
         with connect(run_dir, threads, memory_limit) as con:
-            raw = read_send_lines(con, run_dir)
-            sends = finish_sends(raw, timeline)
+            sends = finish_sends(read_send_lines(con, run_dir), timeline)
+            msg_of_line = sends.msg_of_line()
             # Measured at 10 M messages: the join spilling to disk costs ~3 s, parking
             # the per-message arrays in files while it runs costs ~0.2 s.
             park(sends, _PARKED, parking)
-            rc = read_receipts(con, run_dir, raw.ids, raw.ok, close_ns)
+            rc = read_receipts(con, run_dir, sends.ids, msg_of_line, close_ns)
             refused = read_rejected(con, run_dir, close_ns)
-        unpark(sends, _PARKED, parking)
-    # DuckDB's memory (the join's hash table) goes back with the connection, before
-    # the numpy work below allocates its own.
-    rc = attach(rc, sends)
-    order = arrival_order(rc.arrival)
-    if order is None:  # n repeats: break the ties by line in the file
-        with connect(run_dir, threads, memory_limit) as con:
-            rc = read_receipts(con, run_dir, raw.ids, raw.ok, close_ns, by_line=True)
-        rc = attach(rc, sends)
+        # DuckDB's memory (the join's hash table) went back with the connection.
         order = arrival_order(rc.arrival)
-        assert order is not None
-    del raw
+        if order is None:  # n repeats: break the ties by line in the file
+            with connect(run_dir, threads, memory_limit) as con:
+                rc = read_receipts(con, run_dir, sends.ids, msg_of_line, close_ns, by_line=True)
+            order = arrival_order(rc.arrival)
+            assert order is not None
+        del msg_of_line
+        unpark(sends, _PARKED, parking)
     return account(sends, rc, order, deadlines, timeline), sends, rc, refused
 
 

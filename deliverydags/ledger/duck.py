@@ -70,6 +70,7 @@ def collect(
     numeric: dict[str, type],
     text: Sequence[str] = (),
     encode: Sequence[str] = (),
+    stream: bool = False,
 ) -> Columns:
     """Run ``sql`` and copy its columns out of DuckDB's Arrow result.
 
@@ -78,35 +79,46 @@ def collect(
     measured at 10 M rows, fetching batch by batch was slower (a join runs less
     parallel) for no lower peak. Columns in ``encode`` are dictionary-encoded.
     """
-    batches = con.sql(sql).to_arrow_table().to_batches()
-    batches.reverse()
-    parts: dict[str, list[pa.Array]] = {k: [] for k in (*numeric, *text, *encode)}
-    while batches:  # copy a batch out, then drop it: DuckDB frees it as we go
-        batch = batches.pop()
-        for k in (*numeric, *text):
-            parts[k].append(pa.concat_arrays([batch.column(k)]))
+    if stream:
+        batches: Iterator[pa.RecordBatch] = iter(con.sql(sql).to_arrow_reader(1 << 17))
+        nums: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
+    else:
+        table = con.sql(sql).to_arrow_table()
+        whole = table.to_batches()
+        nums = {k: [np.empty(table.num_rows, t)] for k, t in numeric.items()}
+        del table
+        whole.reverse()
+        batches = iter(whole.pop, None) if whole else iter(())
+    texts: dict[str, list[pa.Array]] = {k: [] for k in text}
+    codes: dict[str, list[pa.Array]] = {k: [] for k in encode}
+    at = 0
+    for batch in batches:  # copy a batch out, then drop it: DuckDB frees it as we go
+        end = at + batch.num_rows
+        for k, dtype in numeric.items():
+            values = batch.column(k).to_numpy(zero_copy_only=False)
+            if stream:
+                nums[k].append(np.array(values, dtype))
+            else:
+                nums[k][0][at:end] = values
+        for k in text:
+            texts[k].append(pa.concat_arrays([batch.column(k)]))
         for k in encode:
-            parts[k].append(pc.dictionary_encode(batch.column(k)))
+            codes[k].append(pc.dictionary_encode(batch.column(k)))
+        at = end
         del batch
-    return _columns(parts, numeric, text, encode)
-
-
-def _columns(
-    chunks: dict[str, list[pa.Array]],
-    numeric: dict[str, type],
-    text: Sequence[str],
-    encode: Sequence[str],
-) -> Columns:
-    """Per-batch copies -> numbers in one numpy array each, strings chunked, codes."""
+        if not stream and not whole:
+            break
     out = Columns(num={}, text={}, codes={})
     for k, dtype in numeric.items():
-        out.num[k] = _numpy(chunks.pop(k), dtype)
-        _release()
+        parts = nums.pop(k)
+        out.num[k] = (
+            parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
+        )
     for k in text:
-        out.text[k] = _one_chunk(chunks.pop(k))
+        out.text[k] = _one_chunk(texts.pop(k))
         _release()
     for k in encode:
-        out.codes[k] = _unify(chunks.pop(k))
+        out.codes[k] = _unify(codes.pop(k))
         _release()
     return out
 

@@ -33,28 +33,36 @@ def out_of_order(
     """
     if msgs.size == 0:
         return np.empty(0, dtype=np.int64)
-    groups = stream[msgs].astype(np.int64)
-    values = seq[msgs].astype(np.int64)
+    groups = stream[msgs]
+    values = seq[msgs]
     low = int(values.min())
-    v_bits = max(int(values.max()) - low, 0).bit_length()
+    v_bits = (int(values.max()) - low).bit_length()
     p_bits = int(pos.max()).bit_length()
     g_bits = max(int(groups.max()), 0).bit_length()
     if g_bits + p_bits + v_bits + 1 > 63:
-        return _out_of_order_slow(pos, msgs, groups, values, first)
-    packed = groups << (p_bits + 1 + v_bits)
+        return _out_of_order_slow(pos, msgs, groups.astype(np.int64), values, first)
+    # Bits, high to low: stream | arrival position | seq - low | first-delivered flag.
+    # The (unique) position decides the order within a stream; the bits below it ride.
+    v_shift, p_shift = 1, 1 + v_bits
+    g_shift = p_shift + p_bits
+    packed = groups.astype(np.int64)
+    packed <<= g_shift
     del groups
-    packed |= pos << (1 + v_bits)
-    packed |= (first[msgs] == pos).astype(np.int64) << v_bits
-    packed |= values - low
+    scratch = np.left_shift(pos, p_shift)
+    packed |= scratch
+    np.subtract(values, np.int64(low), out=scratch)  # in int64: values may be narrow
+    scratch <<= v_shift
+    packed |= scratch
     del values
+    packed |= first[msgs] == pos
     packed.sort()
-    v_mask = (1 << v_bits) - 1
-    # (stream, seq) in one number; streams ascend, so the max never crosses into one.
-    key = ((packed >> (p_bits + 1 + v_bits)) << v_bits) | (packed & v_mask)
-    behind = np.maximum.accumulate(key) > key
-    del key
-    hit = behind & ((packed >> v_bits) & 1).astype(bool)
-    hit_pos = np.sort((packed[hit] >> (1 + v_bits)) & ((1 << p_bits) - 1))
+    # (stream, seq): the position and flag bits cleared. Streams ascend, so a running
+    # max never carries into the next stream.
+    np.bitwise_and(packed, ~np.int64(((1 << p_bits) - 1) << p_shift | 1), out=scratch)
+    behind = np.maximum.accumulate(scratch) > scratch
+    del scratch
+    hit = packed[behind & (packed & 1).astype(bool)]
+    hit_pos = np.sort((hit >> p_shift) & ((1 << p_bits) - 1))
     return msgs[np.searchsorted(pos, hit_pos)]
 
 
@@ -63,6 +71,7 @@ def _out_of_order_slow(
 ) -> np.ndarray:
     """Same answer with stable argsorts and seq ranks, for values too wide to pack."""
     order = np.argsort(groups, kind="stable")  # pos ascends already: arrival order kept
+    values = values.astype(np.int64)
     groups, values, p, m = groups[order], values[order], pos[order], msgs[order]
     ranks = np.unique(values, return_inverse=True)[1].ravel().astype(np.int64)
     key = groups * (int(ranks.max()) + 1) + ranks

@@ -1,4 +1,4 @@
-"""receipts.ndjson -> the valid receipts, each matched to its send line by id (DuckDB's
+"""receipts.ndjson -> the valid receipts, each matched to its message by id (DuckDB's
 hash join: the one string-keyed step); rejected.ndjson -> refused POSTs per reason."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pyarrow as pa
 
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
 from deliverydags.ledger.duck import collect, ndjson
-from deliverydags.ledger.sends import Sends
 
 
 @dataclass
@@ -22,7 +21,7 @@ class Receipts:
     arrival: np.ndarray  # int64 key, unique, increasing in arrival order
     recv_ns: np.ndarray  # int64
     delivered: np.ndarray  # bool (else failed)
-    msg: np.ndarray  # int32: the send line until attach(), then the message; -1: unsent
+    msg: np.ndarray  # int32 message number; -1 when the id was never sent
     unexpected_ids: pa.Array  # id of each msg == -1 row, in the same row order
     invalid_lines: int
 
@@ -31,12 +30,14 @@ def read_receipts(
     con: duckdb.DuckDBPyConnection,
     run_dir: Path,
     ids: pa.ChunkedArray,
-    ok: np.ndarray,
+    msg_of_line: np.ndarray,
     close_ns: int | None,
     by_line: bool = False,
 ) -> Receipts:
-    """Valid receipts within close, each matched by id to the valid send lines (a
-    repeated id matches each of its lines: attach() keeps the first).
+    """Valid receipts within close, each matched by id to its message (-1: never sent).
+
+    ``ids``/``msg_of_line``: every "dd": 1 send line's id and message number (-1 for an
+    invalid or repeated line, which stays out of the match).
 
     The arrival key is ``n``; with ``by_line`` (when ``n`` repeats, which the format rules
     out but a restarted collector might do) it is the rank by ``n`` then line in the file.
@@ -58,7 +59,7 @@ def read_receipts(
         src = "(SELECT *, row_number() OVER (ORDER BY n, rowid) AS line_rank FROM dd_receipts)"
         arrival = "line_rank"
     close = "TRUE" if close_ns is None else f"recv_ns <= {int(close_ns)}"
-    lines = pa.table({"id": ids, "line": np.arange(len(ids), dtype=np.int32), "ok": pa.array(ok)})
+    lines = pa.table({"id": ids, "msg": msg_of_line})
     con.register("dd_send_lines", lines)
     try:
         cols = collect(
@@ -71,14 +72,14 @@ def read_receipts(
                                 AND status IN ('delivered', 'failed'), false) AS ok
                 FROM {src}
             )
-            SELECT r.arrival, r.recv_ns, r.delivered, r.ok, coalesce(s.line, -1) AS line,
-                   CASE WHEN s.line IS NULL THEN r.id END AS uid
-            FROM r LEFT JOIN (SELECT id, line FROM dd_send_lines WHERE ok) s ON r.id = s.id
+            SELECT r.arrival, r.recv_ns, r.delivered, r.ok, coalesce(s.msg, -1) AS msg,
+                   CASE WHEN s.msg IS NULL THEN r.id END AS uid
+            FROM r LEFT JOIN (SELECT id, msg FROM dd_send_lines WHERE msg >= 0) s ON r.id = s.id
             WHERE NOT r.ok OR {close}
             """,
             numeric={
                 "ok": np.bool_,
-                "line": np.int32,
+                "msg": np.int32,
                 "arrival": np.int64,
                 "recv_ns": np.int64,
                 "delivered": np.bool_,
@@ -91,33 +92,18 @@ def read_receipts(
     num = cols.num
     valid = num.pop("ok")
     invalid = int(valid.size - np.count_nonzero(valid))
-    line = num.pop("line")
+    msg = num.pop("msg")
     uid = cols.text["uid"]
     rc = Receipts(
         arrival=num.pop("arrival"),
         recv_ns=num.pop("recv_ns"),
         delivered=num.pop("delivered"),
-        msg=line,
-        unexpected_ids=uid.filter(pa.array(valid & (line < 0))).combine_chunks(),
+        msg=msg,
+        unexpected_ids=uid.filter(pa.array(valid & (msg < 0))).combine_chunks(),
         invalid_lines=invalid,
     )
-    del num, line, uid, cols
+    del num, msg, uid, cols
     return _keep(rc, valid) if invalid else rc
-
-
-def attach(rc: Receipts, sends: Sends) -> Receipts:
-    """Send lines -> message numbers; a receipt matched to a repeated id's later lines
-    as well as its first is kept once (the rows for the later lines go)."""
-    if sends.lines is None:
-        return rc
-    msg_of_line = sends.msg_of_line()
-    msg = msg_of_line[np.maximum(rc.msg, 0)]
-    del msg_of_line
-    msg[rc.msg < 0] = -1
-    keep = (rc.msg < 0) | (msg >= 0)
-    rc.msg = msg
-    del msg
-    return rc if keep.all() else _keep(rc, keep)
 
 
 def _keep(rc: Receipts, rows: np.ndarray) -> Receipts:

@@ -105,12 +105,13 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
         },
         text=("id",),
         encode=("stream", "variant"),
+        stream=True,  # measured: copying out overlaps DuckDB's parse, ~10 % faster
     )
     return SendLines(ids=cols.text.pop("id"), ok=cols.num.pop("ok"), cols=cols)
 
 
 def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
-    """Drop invalid and repeated lines, convert times; numpy and Arrow only."""
+    """Drop invalid and repeated lines, convert times (numpy and Arrow only)."""
     num, codes = raw.cols.num, raw.cols.codes
     lines = None if raw.ok.all() else np.flatnonzero(raw.ok)
     invalid = raw.ok.size - (raw.ok.size if lines is None else lines.size)
