@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import orjson
@@ -62,6 +63,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster's beta/preview notices are for developers, not for someone running a check.
+    warnings.filterwarnings("ignore", module="dagster")
+    warnings.filterwarnings("ignore", message=".*(beta|preview).*")
     parser = _Parser(prog="deliverydags", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
