@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import os
 import threading
 import time
 import uuid
@@ -19,7 +18,6 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-import redis
 from aiohttp import web
 
 from deliverydags import procs, signing
@@ -223,32 +221,6 @@ def receiver(bg_loop: Loop) -> Iterator[Receiver]:
     bg_loop.run(rec.stop())
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    host = os.environ.get("REDIS_HOST", "127.0.0.1")
-    port = int(os.environ.get("REDIS_PORT", "6379"))
-    try:
-        redis.Redis(host=host, port=port, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis at {host}:{port} is unreachable ({exc}); the Redis-mode tests need it: "
-            "start redis-server or set REDIS_HOST/REDIS_PORT"
-        )
-    return f"redis://{host}:{port}/0"
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A stream prefix of this test alone; its keys are deleted afterwards."""
-    prefix = f"ddtest-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 TargetFactory = Callable[..., procs.Service]
 
 
@@ -279,11 +251,11 @@ def target(tmp_path: Path) -> Iterator[TargetFactory]:
 
 
 @pytest.fixture
-def redis_target(redis_url: str, redis_prefix: str, target: TargetFactory) -> TargetFactory:
+def redis_target(redis_url: str, stream_prefix: str, target: TargetFactory) -> TargetFactory:
     """The target factory in Redis mode on this test's prefix (stopped before the cleanup)."""
 
     def factory(*args: str, redis_url: str = redis_url, **kwargs: Any) -> procs.Service:
-        return target("--stream-prefix", redis_prefix, *args, redis_url=redis_url, **kwargs)
+        return target("--stream-prefix", stream_prefix, *args, redis_url=redis_url, **kwargs)
 
     return factory
 

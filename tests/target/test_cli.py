@@ -83,7 +83,7 @@ def test_signal_stops_cleanly(
 ) -> None:
     args = []
     if mode == "redis":
-        prefix = request.getfixturevalue("redis_prefix")
+        prefix = request.getfixturevalue("stream_prefix")
         args = ["--redis-url", request.getfixturevalue("redis_url"), "--stream-prefix", prefix]
     log = tmp_path / "target.log"
     with log.open("wb") as err:

@@ -113,7 +113,7 @@ def test_dead_letter_and_failed_receipt_after_max_attempts(
 
     if request.node.callspec.params["mode_target"] == "redis":
         client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        prefix = request.getfixturevalue("redis_prefix")
+        prefix = request.getfixturevalue("stream_prefix")
         (entry,) = client.xrange(f"{prefix}:dlq")
         assert entry[1][b"i"] == msgs[0]["id"].encode()
         assert b"3 attempts" in entry[1][b"error"]

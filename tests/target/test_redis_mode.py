@@ -54,7 +54,7 @@ def wait_until(check, timeout: float = 15.0, what: str = "condition") -> None:
 def test_killed_consumer_loses_nothing_and_is_restarted(
     redis_target: TargetFactory,
     redis_url: str,
-    redis_prefix: str,
+    stream_prefix: str,
     receiver: Receiver,
     bg_loop: Loop,
 ) -> None:
@@ -67,9 +67,9 @@ def test_killed_consumer_loses_nothing_and_is_restarted(
     victim = before[0]
     name = f"consumer-{victim.cmdline()[victim.cmdline().index('deliverydags.target.worker') + 1]}"
     client = redis.Redis.from_url(redis_url)
-    wait_until(lambda: pending_of(client, redis_prefix, name) > 0, what="victim holds entries")
+    wait_until(lambda: pending_of(client, stream_prefix, name) > 0, what="victim holds entries")
     victim.send_signal(signal.SIGKILL)
-    held = pending_of(client, redis_prefix, name)
+    held = pending_of(client, stream_prefix, name)
     client.close()
     assert not load.done(), "the load should still be running"
     sent = load.result(60)
@@ -88,7 +88,7 @@ def test_killed_consumer_loses_nothing_and_is_restarted(
 def test_entries_of_a_vanished_consumer_are_reclaimed(
     redis_target: TargetFactory,
     redis_url: str,
-    redis_prefix: str,
+    stream_prefix: str,
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
@@ -96,21 +96,21 @@ def test_entries_of_a_vanished_consumer_are_reclaimed(
     client = redis.Redis.from_url(redis_url)
     shards = 2
     for k in range(shards):
-        client.xgroup_create(f"{redis_prefix}:shard:{k}", GROUP, id="0", mkstream=True)
+        client.xgroup_create(f"{stream_prefix}:shard:{k}", GROUP, id="0", mkstream=True)
     ids = []
     for seq in range(6):
         msg = Message(f"ghost-{seq}", f"g{seq % 3}", seq // 3, receiver.url, time.time_ns(), b"{}")
-        key = f"{redis_prefix}:shard:{shard_of(msg.stream, shards)}"
+        key = f"{stream_prefix}:shard:{shard_of(msg.stream, shards)}"
         client.xadd(key, dict(zip("isqctb", fields_of(msg), strict=True)))
         ids.append(msg.id)
-    streams = {f"{redis_prefix}:shard:{k}": ">" for k in range(shards)}
+    streams = {f"{stream_prefix}:shard:{k}": ">" for k in range(shards)}
     assert sum(len(rows) for _key, rows in client.xreadgroup(GROUP, "ghost", streams)) == 6
 
     service = redis_target("--shards", str(shards), "--claim-idle-s", "0.5")
     receiver.wait_delivered(ids, timeout=15)
     wait_until(lambda: metrics(service.url)["consumer_lag"] == 0, what="backlog drained")
     for k in range(shards):
-        assert client.xpending(f"{redis_prefix}:shard:{k}", GROUP)["pending"] == 0
+        assert client.xpending(f"{stream_prefix}:shard:{k}", GROUP)["pending"] == 0
     client.close()
     log = (tmp_path / "target-0" / "target.log").read_text()
     assert "reclaimed" in log
