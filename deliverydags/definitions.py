@@ -9,6 +9,7 @@ from deliverydags.assets.baseline import baseline_snapshot
 from deliverydags.assets.imports import imported_results
 from deliverydags.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
 from deliverydags.assets.soak import message_soak
+from deliverydags.jobs.chaos import nightly_chaos_job
 from deliverydags.jobs.nightly import nightly_soak_job, nightly_soak_schedule
 from deliverydags.jobs.review import (
     history_import_job,
@@ -78,7 +79,13 @@ def _notify() -> dict:
 defs = dg.Definitions(
     assets=[message_soak, *NIGHTLY_REVIEW, baseline_snapshot, imported_results],
     asset_checks=[*REVIEW_CHECKS],
-    jobs=[nightly_soak_job, nightly_review_job, weekly_baseline_job, history_import_job],
+    jobs=[
+        nightly_soak_job,
+        nightly_review_job,
+        weekly_baseline_job,
+        history_import_job,
+        nightly_chaos_job,
+    ],
     schedules=[nightly_soak_schedule, weekly_baseline_schedule],
     sensors=[stale_results_sensor, review_after_failed_night],
     resources={
