@@ -22,6 +22,7 @@ from deliverydags.collector import RECEIPTS_PATH, SECRET_ENV, ReceiptTail, start
 from deliverydags.collector.journal import Journal, JournalError
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
 from deliverydags.procs import Service
+from deliverydags.receipt_columns import COLUMNS_FILE, SEAL_FILE, sealed_columns
 
 SECRET = "collector-test-secret-4f9c2e"
 KEY = SECRET.encode()
@@ -271,6 +272,53 @@ def test_restart_continues_numbering_and_cuts_a_torn_line(out: Path) -> None:
     assert [(r["n"], r["id"]) for r in got] == [(0, "m-0"), (1, "m-1"), (2, "m-2"), (3, "m-9")]
 
 
+def columnar_rows(out: Path) -> list[tuple[int, int, str, str]] | None:
+    """The sealed columnar copy's rows as (n, recv_ns, id, status); None if not sealed."""
+    sealed = sealed_columns(out)
+    if sealed is None:
+        return None
+    table = sealed.reader().read_all()
+    assert sealed.complete
+    status = ["delivered" if d else "failed" for d in table.column("delivered").to_pylist()]
+    cols = [table[k].to_pylist() for k in ("n", "recv_ns", "id")]
+    return list(zip(*cols, status, strict=True))
+
+
+def test_clean_stop_seals_a_columnar_copy_of_the_receipts(out: Path) -> None:
+    with start(out_dir=out, env=ENV) as service:
+        mixed = batch(range(3))
+        mixed["messages"][1]["status"] = "failed"
+        assert post(service.url, orjson.dumps(mixed))[0] == 204
+        assert post(service.url, orjson.dumps(receipt(7)))[0] == 204
+        assert post(service.url, b"{}", signature=None)[0] == 401
+        assert post(service.url, orjson.dumps({"messages": [{"id": 1}]}))[0] == 400
+        assert sealed_columns(out) is None  # no seal while it runs
+    want = [(r["n"], r["recv_ns"], r["id"], r["status"]) for r in lines(out / RECEIPTS_FILE)]
+    assert [w[3] for w in want] == ["delivered", "failed", "delivered", "delivered"]
+    assert columnar_rows(out) == want
+
+
+def test_restarted_or_killed_collector_leaves_no_sealed_copy(out: Path) -> None:
+    with start(out_dir=out, env=ENV) as service:
+        assert post(service.url, orjson.dumps(batch(range(3))))[0] == 204
+    assert columnar_rows(out) is not None
+    with start(out_dir=out, env=ENV) as service:  # restarted: numbering goes on from 3
+        assert post(service.url, orjson.dumps(receipt(9)))[0] == 204
+    assert columnar_rows(out) is None
+    assert not (out / COLUMNS_FILE).exists()
+    fresh = out.parent / "fresh"
+    service = start(out_dir=fresh, env=ENV)
+    try:
+        assert post(service.url, orjson.dumps(batch(range(3))))[0] == 204
+        service.proc.send_signal(signal.SIGKILL)
+        service.proc.wait(timeout=10)
+    finally:
+        service.stop()
+    assert len(lines(fresh / RECEIPTS_FILE)) == 3
+    assert not (fresh / SEAL_FILE).exists()
+    assert columnar_rows(fresh) is None
+
+
 def test_journal_write_failure_fails_every_waiter(tmp_path: Path) -> None:
     async def scenario() -> None:
         journal = Journal(tmp_path / RECEIPTS_FILE)
@@ -418,6 +466,9 @@ def test_sigterm_under_load_keeps_every_acknowledged_receipt(out: Path) -> None:
     assert len(acked) > 0
     assert set(acked) <= set(recorded)
     assert [r["n"] for r in lines(out / RECEIPTS_FILE)] == list(range(len(recorded)))
+    copy = columnar_rows(out)  # sealed at the clean stop, with every recorded receipt
+    assert copy is not None
+    assert [(n, rid) for n, _t, rid, _s in copy] == list(enumerate(recorded))
 
 
 def test_secret_never_appears_in_the_log(out: Path) -> None:

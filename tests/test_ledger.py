@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deliverydags.ledger import LedgerResult, delivery_timeline, reconcile
 from deliverydags.ledger.timebase import ms_to_ns_exact, sent_ns
+from deliverydags.receipt_columns import COLUMNS_FILE, SCHEMA, SEAL_FILE, ColumnWriter
 from tests.ledger_oracle import oracle
 
 DEADLINES = [30, 300, 900]
@@ -83,6 +85,32 @@ def write_run(
     if refused is not None:
         dump("rejected.ndjson", refused)
     return run_dir
+
+
+def write_columns(run_dir: Path, rows: list[dict] | None = None) -> bool:
+    """The collector's sealed columnar copy of receipts.ndjson (or of ``rows``, to forge
+    one that differs), written with its own ColumnWriter; False when the file holds a line
+    the collector would never write (then there is no copy)."""
+    text = (run_dir / "receipts.ndjson").read_text()
+    if rows is None:
+        try:
+            rows = [json.loads(line) for line in text.splitlines()]
+        except ValueError:
+            return False
+    if any(r.get("status") not in ("delivered", "failed") for r in rows):
+        return False
+    writer = ColumnWriter(run_dir)
+    for start in range(0, len(rows), 2):  # several batches, as a collector writes them
+        part = rows[start : start + 2]
+        batch = {
+            "n": [r["n"] for r in part],
+            "recv_ns": [r["recv_ns"] for r in part],
+            "id": [r["id"] for r in part],
+            "delivered": [r["status"] == "delivered" for r in part],
+        }
+        writer.add_batch(pa.RecordBatch.from_pydict(batch, schema=SCHEMA))
+    assert writer.seal(len(rows))
+    return True
 
 
 def books(run_dir: Path, deadlines: list[float] = DEADLINES, close_ns: int | None = None) -> dict:
@@ -319,6 +347,25 @@ def test_rejected_message_receipts_count_as_sent(tmp_path: Path) -> None:
     assert out["rejected_by_status"] == {"503": 1}
 
 
+def test_long_ids_with_a_common_prefix(tmp_path: Path) -> None:
+    # k6 ids: "<run id>-<vu>-<seq>". The ledger strips the shared run id for the join.
+    for run_id in ("20250101T021000-a1b2c3", "rün-ünïcødé-λλλλλλλλλ"):
+        s = [{**send(i), "id": f"{run_id}-1-{i}"} for i in range(3)]
+        t = sent_at(s[0])
+        receipts = [
+            rcpt(s[0], t),
+            rcpt(f"{run_id}-1-9", t),  # the prefix, another rest: unexpected
+            rcpt("1-1", t),  # a rest without the prefix: unexpected
+            rcpt(run_id, t),  # a piece of the prefix: unexpected
+            rcpt(s[2], t + 1),
+        ]
+        out = books(write_run(tmp_path / run_id, s, receipts))
+        assert out["counts"]["delivered"] == 2
+        assert out["counts"]["unexpected"] == 3
+        assert out["samples"]["lost"] == [f"{run_id}-1-1"]
+        assert out["samples"]["unexpected"] == [f"{run_id}-1-9", "1-1", run_id]
+
+
 def test_unexpected_counts_receipts_samples_ids(tmp_path: Path) -> None:
     s = [send(0)]
     t = sent_at(s[0])
@@ -409,6 +456,39 @@ def test_delivery_rate_none_when_nothing_accepted(tmp_path: Path) -> None:
     assert out["counts"]["rejected"] == 1
 
 
+def test_reads_the_sealed_columnar_copy_only_while_it_matches(tmp_path: Path) -> None:
+    s = [send(i) for i in range(3)]
+    t = sent_at(s[0])
+    run = write_run(tmp_path / "run", s, [rcpt(s[0], t), rcpt(s[1], t), rcpt("ghost", t)])
+    plain = books(run)
+    assert plain["counts"]["delivered"] == 2
+    assert write_columns(run)
+    assert books(run) == plain
+    # A copy that says otherwise (forged here: the collector writes the same rows) is
+    # what the ledger reads while its seal matches receipts.ndjson...
+    rows = [json.loads(line) for line in (run / "receipts.ndjson").read_text().splitlines()]
+    assert write_columns(run, [rows[0], {**rows[1], "status": "failed"}])
+    forged = books(run)
+    assert forged["counts"]["delivered"] == 1
+    assert forged["counts"]["unexpected"] == 0
+    # ...and not once receipts.ndjson changed after the seal, nor when the copy is torn
+    # or holds fewer rows than sealed.
+    with (run / "receipts.ndjson").open("a") as f:
+        f.write(json.dumps({**rows[0], "n": 3, "id": "m2"}) + "\n")
+    assert books(run)["counts"]["delivered"] == 3
+    assert write_columns(run, [{**r, "status": "failed"} for r in rows])
+    size = (run / COLUMNS_FILE).stat().st_size
+    with (run / COLUMNS_FILE).open("r+b") as f:
+        f.truncate(size - 40)
+    assert books(run)["counts"]["delivered"] == 3
+    assert write_columns(run, [{**r, "status": "failed"} for r in rows])
+    seal = json.loads((run / SEAL_FILE).read_text())
+    (run / SEAL_FILE).write_text(json.dumps({**seal, "records": seal["records"] + 1}))
+    assert books(run)["counts"]["delivered"] == 3
+    assert write_columns(run, [{**r, "status": "failed"} for r in rows])
+    assert books(run)["counts"]["delivered"] == 0  # sanity: the forged copy is read
+
+
 def test_torn_receipt_line_is_counted_as_invalid(tmp_path: Path) -> None:
     s = [send(0)]
     receipts: list[dict | str] = [rcpt(s[0], sent_at(s[0]) + 1), '{"n": 1, "recv_ns": 17']
@@ -467,6 +547,7 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
     base = draw(st.sampled_from([BASE_MS, 1000.0, 0.0, 1_700_000_000_123.4567]))
     deadlines = draw(st.sampled_from([[1, 5, 10], [2], [1, 3], [0.5, 2, 7], [1.25, 4]]))
     n_streams = draw(st.integers(1, 3))
+    prefix = draw(st.sampled_from(["", "20250101T021000-a1b2c3-", "ünïcødé-λ-run-2025-"]))
     msgs = []
     for k in range(draw(st.integers(0, 12))):
         stream = f"s{draw(st.integers(0, n_streams - 1))}"
@@ -475,7 +556,7 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         msgs.append(
             {
                 "dd": 1,
-                "id": f"id{k}",
+                "id": f"{prefix}id{k}",
                 "stream": stream,
                 "seq": seq,
                 "sent_ms": base + frac,
@@ -564,6 +645,8 @@ def test_matches_oracle(tmp_path: Path, run: dict[str, Any]) -> None:
     )
     want = oracle(run_dir, run["deadlines"], run["close"])
     got = books(run_dir, run["deadlines"], run["close"])
+    if write_columns(run_dir):  # the same books from the collector's columnar copy
+        assert books(run_dir, run["deadlines"], run["close"]) == got
     for key in want:
         if key == "latency_ms":
             for p, v in want[key].items():

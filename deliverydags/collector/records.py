@@ -17,12 +17,18 @@ class Malformed(ValueError):
     """A correctly signed body that is not a receipt or a batch of receipts."""
 
 
-def encode(body: bytes, first_n: int, recv_ns: int) -> tuple[bytes, int]:
+def encode(
+    body: bytes,
+    first_n: int,
+    recv_ns: int,
+    columns: tuple[list[str], list[bool]] | None = None,
+) -> tuple[bytes, int]:
     """receipts.ndjson lines for one POST (one receipt or ``{"messages": [...]}``).
 
     Receipts are numbered from ``first_n`` in array order; returns the lines (each ending
     in a newline) and their count. Raises ``Malformed`` if anything is wrong, so a batch is
-    recorded whole or not at all.
+    recorded whole or not at all. ``columns``: two empty lists that receive each receipt's
+    id and whether it is "delivered" (for the columnar copy; left as they are on error).
     """
     try:
         doc = orjson.loads(body)
@@ -38,6 +44,8 @@ def encode(body: bytes, first_n: int, recv_ns: int) -> tuple[bytes, int]:
     # bool out of `seq`. A non-dict item fails the subscript with TypeError.
     dumps = orjson.dumps
     lines = []
+    ids: list[str] = []
+    delivered: list[bool] = []
     n = first_n
     for item in items:
         try:
@@ -66,7 +74,12 @@ def encode(body: bytes, first_n: int, recv_ns: int) -> tuple[bytes, int]:
             "delivered_at": at,
         }
         lines.append(dumps(record, option=_NEWLINE))
+        ids.append(rid)
+        delivered.append(status == "delivered")
         n += 1
+    if columns is not None:
+        columns[0].extend(ids)
+        columns[1].extend(delivered)
     return b"".join(lines), n - first_n
 
 

@@ -16,6 +16,7 @@ from deliverydags import signing
 from deliverydags.collector.journal import Journal, JournalError
 from deliverydags.collector.records import Malformed, encode, render_rejected
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
+from deliverydags.receipt_columns import ColumnWriter, discard
 
 log = logging.getLogger("deliverydags.collector")
 
@@ -35,6 +36,13 @@ class Collector:
         # A restarted collector continues the run's numbering instead of repeating it.
         self._next_n = self._receipts.lines_at_open
         self.counts = {"bad_signature": 0, "malformed": 0}
+        # The ledger's fast columnar copy; only a collector that records the whole file
+        # can vouch for one, so a restarted collector writes none.
+        self._columns: ColumnWriter | None = None
+        if self._receipts.lines_at_open:
+            discard(out_dir)
+        else:
+            self._columns = ColumnWriter(out_dir)
 
     async def post_receipts(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -44,12 +52,15 @@ class Collector:
             self._secret, request.headers.get(signing.HEADER), body, recv_ns / 1e9
         ):
             return await self._reject(recv_ns, "bad_signature", web.Response(status=401))
+        columns: tuple[list[str], list[bool]] = ([], [])
         try:
-            lines, count = encode(body, self._next_n, recv_ns)
+            lines, count = encode(body, self._next_n, recv_ns, columns)
         except Malformed as exc:
             answer = web.json_response({"error": str(exc)}, status=400, dumps=_dumps)
             return await self._reject(recv_ns, "malformed", answer)
         if count:
+            if self._columns is not None:  # same order as the lines go to the journal
+                self._add_columns(self._next_n, recv_ns, columns)
             self._next_n += count
             try:
                 await self._receipts.append(lines, count)
@@ -57,6 +68,21 @@ class Collector:
                 # Not acknowledged, so the target retries; the ledger counts any duplicate.
                 return web.json_response({"error": str(exc)}, status=503, dumps=_dumps)
         return web.Response(status=204)
+
+    def _add_columns(self, first_n: int, recv_ns: int, cols: tuple[list[str], list[bool]]) -> None:
+        """The copy is an optimisation: if it fails, drop it, never the POST."""
+        assert self._columns is not None
+        try:
+            self._columns.add(first_n, recv_ns, *cols)
+        except Exception:
+            log.exception("columnar copy of the receipts failed; the ledger reads the ndjson")
+            self._drop_columns()
+
+    def _drop_columns(self) -> None:
+        if self._columns is not None:
+            with contextlib.suppress(Exception):
+                self._columns.abandon()
+            self._columns = None
 
     async def _reject(self, recv_ns: int, reason: str, answer: web.Response) -> web.Response:
         self.counts[reason] += 1
@@ -78,8 +104,19 @@ class Collector:
         return {"receipts": self._receipts.lines_at_open + self._receipts.committed, **self.counts}
 
     async def close(self) -> None:
-        await self._receipts.close()
-        await self._rejected.close()
+        try:
+            await self._receipts.close()
+            await self._rejected.close()
+            # Sealed only once every receipt is durably in receipts.ndjson, and only if
+            # no write failed (a failed write may have left lines nobody acknowledged).
+            if self._columns is not None and self._receipts.healthy:
+                try:
+                    self._columns.seal(self._receipts.committed)
+                    self._columns = None
+                except Exception:
+                    log.exception("could not seal the columnar copy of the receipts")
+        finally:
+            self._drop_columns()
 
 
 async def _discard(request: web.Request) -> web.Response:

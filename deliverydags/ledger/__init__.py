@@ -4,7 +4,9 @@
 only JSON objects whose ``"dd"`` is the number 1 are send lines, anything else is
 ignored), ``receipts.ndjson`` and ``rejected.ndjson`` (either may be missing: empty) and
 returns a :class:`LedgerResult`; ``delivery_timeline`` gives the per-message columns that
-time windows need. No dagster here: the CLI and the assets both call this.
+time windows need. No dagster here: the CLI and the assets both call this. When the
+collector left a sealed columnar copy of receipts.ndjson that still matches it
+(deliverydags.receipt_columns), the receipts are read from that copy: same rows, same books.
 
 The team's reading of the contract, binding for every number:
 

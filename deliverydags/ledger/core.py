@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from deliverydags.ledger.accounting import ACCEPTED_CLS, FATES, NONE, Books, account
-from deliverydags.ledger.duck import connect
+from deliverydags.ledger.duck import connect, release_arrow_memory
 from deliverydags.ledger.ordering import arrival_order
 from deliverydags.ledger.receipts import Receipts, read_receipts, read_rejected
 from deliverydags.ledger.result import LedgerResult, summarize
@@ -93,13 +93,16 @@ def _judge(
             # Measured at 10 M messages: the join spilling to disk costs ~3 s, parking
             # the per-message arrays in files while it runs costs ~0.2 s.
             park(sends, _PARKED, parking)
-            rc = read_receipts(con, run_dir, sends.ids, msg_of_line, close_ns)
+            release_arrow_memory()
+            rc = read_receipts(con, run_dir, sends.ids, sends.id_prefix, msg_of_line, close_ns)
             refused = read_rejected(con, run_dir, close_ns)
         # DuckDB's memory (the join's hash table) went back with the connection.
         order = arrival_order(rc.arrival)
         if order is None:  # n repeats: break the ties by line in the file
             with connect(run_dir, threads, memory_limit) as con:
-                rc = read_receipts(con, run_dir, sends.ids, msg_of_line, close_ns, by_line=True)
+                rc = read_receipts(
+                    con, run_dir, sends.ids, sends.id_prefix, msg_of_line, close_ns, by_line=True
+                )
             order = arrival_order(rc.arrival)
             assert order is not None
         del msg_of_line

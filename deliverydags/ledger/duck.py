@@ -72,76 +72,58 @@ def collect(
     encode: Sequence[str] = (),
     stream: bool = False,
 ) -> Columns:
-    """Run ``sql`` and copy its columns out of DuckDB's Arrow result.
+    """Run ``sql`` and copy its columns out of DuckDB's Arrow batches.
 
     A DuckDB Arrow batch stays allocated as long as any of its columns is referenced,
-    so each batch is copied out and dropped in turn. The whole result is built first:
-    measured at 10 M rows, fetching batch by batch was slower (a join runs less
-    parallel) for no lower peak. Columns in ``encode`` are dictionary-encoded.
+    so each batch is copied out and dropped in turn. ``stream``: copy batches while
+    DuckDB still produces them (measured faster for a plain scan); else let DuckDB
+    build the whole result first (measured faster and lighter for a join). Columns in
+    ``encode`` are dictionary-encoded on the way (only the codes stay).
     """
-    if stream:
-        batches: Iterator[pa.RecordBatch] = iter(con.sql(sql).to_arrow_reader(1 << 17))
-        nums: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
-    else:
-        table = con.sql(sql).to_arrow_table()
-        whole = table.to_batches()
-        nums = {k: [np.empty(table.num_rows, t)] for k, t in numeric.items()}
-        del table
-        whole.reverse()
-        batches = iter(whole.pop, None) if whole else iter(())
+    nums: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
     texts: dict[str, list[pa.Array]] = {k: [] for k in text}
     codes: dict[str, list[pa.Array]] = {k: [] for k in encode}
-    at = 0
-    for batch in batches:  # copy a batch out, then drop it: DuckDB frees it as we go
-        end = at + batch.num_rows
+    for batch in _batches(con, sql, stream):
         for k, dtype in numeric.items():
-            values = batch.column(k).to_numpy(zero_copy_only=False)
-            if stream:
-                nums[k].append(np.array(values, dtype))
-            else:
-                nums[k][0][at:end] = values
+            nums[k].append(np.array(batch.column(k).to_numpy(zero_copy_only=False), dtype))
         for k in text:
             texts[k].append(pa.concat_arrays([batch.column(k)]))
         for k in encode:
             codes[k].append(pc.dictionary_encode(batch.column(k)))
-        at = end
         del batch
-        if not stream and not whole:
-            break
     out = Columns(num={}, text={}, codes={})
-    for k, dtype in numeric.items():
+    for k, dtype in numeric.items():  # one copy more, but one large array each
         parts = nums.pop(k)
-        out.num[k] = (
-            parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0, dtype)
-        )
+        out.num[k] = np.concatenate(parts) if parts else np.empty(0, dtype)
+        del parts
     for k in text:
-        out.text[k] = _one_chunk(texts.pop(k))
-        _release()
+        out.text[k] = pa.chunked_array(texts.pop(k), pa.string())
     for k in encode:
         out.codes[k] = _unify(codes.pop(k))
-        _release()
+        release_arrow_memory()
     return out
 
 
-def _one_chunk(parts: list[pa.Array]) -> pa.ChunkedArray:
+def _batches(con: duckdb.DuckDBPyConnection, sql: str, stream: bool) -> Iterator[pa.RecordBatch]:
+    if stream:
+        yield from con.sql(sql).to_arrow_reader(1 << 17)
+        return
+    batches = con.sql(sql).to_arrow_table().to_batches()
+    batches.reverse()
+    while batches:  # hand each batch over and forget it, so it can be freed
+        yield batches.pop()
+
+
+def one_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Strings in one chunk when they fit one buffer: measured, the receipts join built
     from one chunk of ids peaks ~150 MB lower than from one chunk per batch."""
-    if sum(p.nbytes for p in parts) < 2**31 - 2**28:
-        return pa.chunked_array([pa.concat_arrays(parts)] if parts else [], pa.string())
-    return pa.chunked_array(parts, pa.string())
+    if column.num_chunks > 1 and column.nbytes < 2**31 - 2**28:
+        column = pa.chunked_array([pa.concat_arrays(column.chunks)], column.type)
+        release_arrow_memory()
+    return column
 
 
-def _numpy(parts: list[pa.Array], dtype: type) -> np.ndarray:
-    """One contiguous numpy array (a large allocation of its own) from Arrow chunks."""
-    out = np.empty(sum(len(p) for p in parts), dtype=dtype)
-    at = 0
-    for p in parts:
-        out[at : at + len(p)] = p.to_numpy(zero_copy_only=False)
-        at += len(p)
-    return out
-
-
-def _release() -> None:
+def release_arrow_memory() -> None:
     """Hand Arrow's freed pages back to the OS: the peak RSS is what the budget counts."""
     pa.default_memory_pool().release_unused()
 
@@ -150,5 +132,6 @@ def _unify(parts: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
     if not parts:
         return np.empty(0, np.int32), pa.array([], pa.string())
     chunks = pa.chunked_array(parts).unify_dictionaries().chunks
-    codes = _numpy([c.indices for c in chunks], np.int32)
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    codes = codes.astype(np.int32, copy=False)
     return codes, chunks[0].dictionary

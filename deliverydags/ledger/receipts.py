@@ -1,17 +1,30 @@
 """receipts.ndjson -> the valid receipts, each matched to its message by id (DuckDB's
-hash join: the one string-keyed step); rejected.ndjson -> refused POSTs per reason."""
+hash join: the one string-keyed step); rejected.ndjson -> refused POSTs per reason.
+
+The receipts come from the collector's sealed columnar copy when there is one that
+matches receipts.ndjson (deliverydags.receipt_columns: the same rows, ~4 CPU-s less at
+10 M receipts than parsing the NDJSON), else from the NDJSON itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
-from deliverydags.ledger.duck import collect, ndjson
+from deliverydags.ledger.duck import Columns, collect, ndjson
+from deliverydags.receipt_columns import SealedColumns, sealed_columns
+
+# The columnar copy in the NDJSON's column names and types.
+_FROM_COLUMNS = (
+    "(SELECT n, recv_ns, id, CASE WHEN delivered THEN 'delivered' ELSE 'failed' END AS status "
+    "FROM dd_receipt_columns)"
+)
 
 
 @dataclass
@@ -30,17 +43,22 @@ def read_receipts(
     con: duckdb.DuckDBPyConnection,
     run_dir: Path,
     ids: pa.ChunkedArray,
+    id_prefix: str,
     msg_of_line: np.ndarray,
     close_ns: int | None,
     by_line: bool = False,
+    use_columns: bool = True,
 ) -> Receipts:
     """Valid receipts within close, each matched by id to its message (-1: never sent).
 
-    ``ids``/``msg_of_line``: every "dd": 1 send line's id and message number (-1 for an
-    invalid or repeated line, which stays out of the match).
+    ``ids``/``msg_of_line``: every "dd": 1 send line's id (less ``id_prefix``) and
+    message number (-1 for an invalid or repeated line, which stays out of the match).
 
     The arrival key is ``n``; with ``by_line`` (when ``n`` repeats, which the format rules
     out but a restarted collector might do) it is the rank by ``n`` then line in the file.
+    ``use_columns``: read the collector's sealed columnar copy instead of the NDJSON if
+    the run has one; if it turns out not to hold what its seal says, the NDJSON is read
+    after all.
     """
     path = run_dir / RECEIPTS_FILE
     if not path.exists():
@@ -52,18 +70,32 @@ def read_receipts(
             unexpected_ids=pa.array([], pa.string()),
             invalid_lines=0,
         )
-    src = ndjson(path, {"n": "BIGINT", "recv_ns": "BIGINT", "id": "VARCHAR", "status": "VARCHAR"})
+    columns = sealed_columns(run_dir) if use_columns else None
+    if columns is None:
+        src = ndjson(
+            path, {"n": "BIGINT", "recv_ns": "BIGINT", "id": "VARCHAR", "status": "VARCHAR"}
+        )
+    else:
+        con.register("dd_receipt_columns", columns.reader())
+        src = _FROM_COLUMNS
     arrival = "n"
+    table = ""
     if by_line:  # a table keeps the file's order in rowid
-        con.execute(f"CREATE OR REPLACE TEMP TABLE dd_receipts AS SELECT * FROM {src}")
+        table = f"CREATE OR REPLACE TEMP TABLE dd_receipts AS SELECT * FROM {src}"
         src = "(SELECT *, row_number() OVER (ORDER BY n, rowid) AS line_rank FROM dd_receipts)"
         arrival = "line_rank"
     close = "TRUE" if close_ns is None else f"recv_ns <= {int(close_ns)}"
+    key = "r.id"
+    if id_prefix:  # only ids with the prefix can match; compare the rest
+        lit = "'" + id_prefix.replace("'", "''") + "'"
+        key = f"CASE WHEN starts_with(r.id, {lit}) THEN substr(r.id, {len(id_prefix) + 1}) END"
     lines = pa.table({"id": ids, "msg": msg_of_line})
     con.register("dd_send_lines", lines)
     try:
-        cols = collect(
+        cols = _collect_or_none(
             con,
+            table,
+            columns,
             f"""
             WITH r AS (
                 SELECT coalesce({arrival}, 0) AS arrival, coalesce(recv_ns, 0) AS recv_ns,
@@ -74,7 +106,8 @@ def read_receipts(
             )
             SELECT r.arrival, r.recv_ns, r.delivered, r.ok, coalesce(s.msg, -1) AS msg,
                    CASE WHEN s.msg IS NULL THEN r.id END AS uid
-            FROM r LEFT JOIN (SELECT id, msg FROM dd_send_lines WHERE msg >= 0) s ON r.id = s.id
+            FROM r LEFT JOIN (SELECT id, msg FROM dd_send_lines WHERE msg >= 0) s
+                 ON {key} = s.id
             WHERE NOT r.ok OR {close}
             """,
             numeric={
@@ -88,7 +121,13 @@ def read_receipts(
         )
     finally:
         con.unregister("dd_send_lines")
+        if columns is not None:
+            con.unregister("dd_receipt_columns")
         con.execute("DROP TABLE IF EXISTS dd_receipts")
+    if cols is None:  # the columnar copy was torn or short: parse the NDJSON
+        return read_receipts(
+            con, run_dir, ids, id_prefix, msg_of_line, close_ns, by_line, use_columns=False
+        )
     num = cols.num
     valid = num.pop("ok")
     invalid = int(valid.size - np.count_nonzero(valid))
@@ -104,6 +143,26 @@ def read_receipts(
     )
     del num, msg, uid, cols
     return _keep(rc, valid) if invalid else rc
+
+
+def _collect_or_none(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: SealedColumns | None,
+    sql: str,
+    **kw: Any,
+) -> Columns | None:
+    """``collect`` (after creating ``table`` if given); None if the columnar copy proved
+    unreadable or not what was sealed."""
+    try:
+        if table:
+            con.execute(table)
+        cols = collect(con, sql, **kw)
+    except (duckdb.Error, pa.ArrowException, OSError, ValueError):
+        if columns is None:
+            raise
+        return None
+    return cols if columns is None or columns.complete else None
 
 
 def _keep(rc: Receipts, rows: np.ndarray) -> Receipts:

@@ -172,7 +172,8 @@ def _first_distinct_strings(values: pa.Array, limit: int) -> list[str]:
 
 def _ids(sends: Sends, msgs: np.ndarray) -> list[str]:
     lines = msgs if sends.lines is None else sends.lines[msgs]
-    return sends.ids.take(pa.array(lines, type=pa.int64())).to_pylist()
+    rest = sends.ids.take(pa.array(lines, type=pa.int64())).to_pylist()
+    return [sends.id_prefix + r for r in rest]
 
 
 def _samples(books: Books, sends: Sends, rc: Receipts) -> dict[str, list[str]]:
