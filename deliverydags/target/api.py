@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from .allowlist import Allowlist
 from .broker import Broker, BrokerDown
 from .config import Settings
+from .database import Database, DatabaseDown
 from .messages import BadMessage, parse, rfc3339
 from .metrics import Exposition
 
@@ -39,14 +40,23 @@ def _version(settings: Settings) -> str:
 
 
 class Api:
-    def __init__(self, settings: Settings, broker: Broker, exposition: Exposition) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: Broker,
+        exposition: Exposition,
+        db: Database | None = None,
+    ) -> None:
         self._s = settings
         self._broker = broker
+        self._db = db
         self._exposition = exposition
         self._auth = b"Bearer " + settings.token
         self._allow = Allowlist(settings.callback_allow)
         self._next_down_log = 0.0
         self._health = orjson.dumps({"status": "ok", "version": _version(settings)})
+        # The leak fault: real memory held forever (bytearray(n) writes every page).
+        self._leaked: list[bytearray] = []
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._s.payload_limit + BODY_HEADROOM)
@@ -72,11 +82,19 @@ class Api:
             return _json(400, {"error": refusal})
         if self._broker.backlog() >= self._s.max_backlog:
             return _json(429, {"error": "backlog full"}, {"Retry-After": "1"})
+        if self._db is not None:
+            try:
+                await self._db.record(msg)  # before the publish: see database.py
+            except DatabaseDown as exc:
+                retry = {"Retry-After": str(exc.retry_after_s)}
+                return _json(503, {"error": f"database unavailable ({exc})"}, retry)
         try:
             await self._broker.publish(msg)
         except BrokerDown as exc:
             self._log_down(exc)
             return _json(503, {"error": "broker unavailable"})
+        if self._s.faults.leak_bytes:
+            self._leaked.append(bytearray(self._s.faults.leak_bytes))
         return _json(202, {"id": msg.id, "accepted_at": rfc3339(msg.accepted_ns)})
 
     def _log_down(self, exc: BrokerDown) -> None:

@@ -28,10 +28,24 @@ class FaultSettings:
     delay_s: float = 5.0
     seed: int = 0
     log_path: str | None = None
+    leak_bytes: int = 0  # retained per accepted message by the API process (a real leak)
 
     @property
     def enabled(self) -> bool:
         return any(self.rates)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The optional Postgres dependency: one row per admitted message (see database.py)."""
+
+    dsn: str = field(repr=False)  # may name a user; the password comes from PGPASSWORD
+    pool_size: int = 4
+    acquire_timeout_s: float = 2.0
+    query_timeout_s: float = 2.0
+    breaker: bool = True
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,9 @@ class Settings:
     payload_limit: int = 65_536
     version_label: str | None = None
     claim_idle_s: float = 5.0
+    reclaim: bool = True  # --no-reclaim: a dead consumer's pending entries stay pending
     faults: FaultSettings = FaultSettings()
+    postgres: PostgresSettings | None = None  # None: no database on the request path
     argv: tuple[str, ...] = ()
     token: bytes = field(default=b"", repr=False)
     secret: bytes = field(default=b"", repr=False)
@@ -89,6 +105,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
@@ -115,12 +138,54 @@ def _parser() -> argparse.ArgumentParser:
     a("--payload-limit", type=pos_int, default=65_536, help="bytes of the encoded payload")
     a("--version-label", help="version reported by /healthz")
     a("--claim-idle-s", type=pos_float, default=5.0, help="idle time before reclaiming")
+    a(
+        "--no-reclaim",
+        dest="reclaim",
+        action="store_false",
+        help="never take over pending entries: no XAUTOCLAIM, and a restarted consumer does "
+        "not re-read its pending list (breaks recovery; for chaos tests)",
+    )
     for kind in FAULT_KINDS:
         a(f"--fault-{kind}", type=_fraction, default=0.0, metavar="F")
     a("--fault-delay-s", type=_non_negative_float, default=5.0)
     a("--fault-seed", type=int, default=0)
     a("--fault-log", help="append one NDJSON line per faulted message")
+    a(
+        "--fault-leak-bytes",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="keep N bytes per accepted message in memory, never freed (memory leak)",
+    )
+    a(
+        "--postgres-dsn",
+        help="postgresql://USER@HOST:PORT/DB: record each admitted message "
+        "there (password from PGPASSWORD or ~/.pgpass); without it no database is used",
+    )
+    a("--pg-pool-size", type=pos_int, default=4, help="connections in the fixed-size pool")
+    a("--pg-acquire-timeout-s", type=pos_float, default=2.0, help="wait for a free connection")
+    a("--pg-query-timeout-s", type=pos_float, default=2.0)
+    a("--pg-breaker", choices=("on", "off"), default="on", help="circuit breaker on the DB")
+    a("--pg-breaker-failures", type=pos_int, default=5, help="consecutive failures to open")
+    a("--pg-breaker-cooldown-s", type=pos_float, default=5.0, help="open until a trial call")
     return p
+
+
+def _postgres(ns: argparse.Namespace) -> PostgresSettings | None:
+    if not ns.postgres_dsn:
+        return None
+    if not ns.postgres_dsn.startswith(("postgresql://", "postgres://")):
+        # The DSN itself is not echoed: it may carry a password.
+        raise SetupError("--postgres-dsn must be a postgresql:// URL")
+    return PostgresSettings(
+        dsn=ns.postgres_dsn,
+        pool_size=ns.pg_pool_size,
+        acquire_timeout_s=ns.pg_acquire_timeout_s,
+        query_timeout_s=ns.pg_query_timeout_s,
+        breaker=ns.pg_breaker == "on",
+        breaker_failures=ns.pg_breaker_failures,
+        breaker_cooldown_s=ns.pg_breaker_cooldown_s,
+    )
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
@@ -152,7 +217,11 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         payload_limit=ns.payload_limit,
         version_label=ns.version_label,
         claim_idle_s=ns.claim_idle_s,
-        faults=FaultSettings(rates, ns.fault_delay_s, ns.fault_seed, ns.fault_log),
+        reclaim=ns.reclaim,
+        faults=FaultSettings(
+            rates, ns.fault_delay_s, ns.fault_seed, ns.fault_log, ns.fault_leak_bytes
+        ),
+        postgres=_postgres(ns),
         argv=tuple(argv),
         token=token.encode(),
         secret=secret.encode(),

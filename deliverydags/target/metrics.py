@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
+import psutil
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -63,12 +66,38 @@ class _SnapshotCollector:
         )
 
 
+class _ProcessesCollector:
+    """Resident memory of every process of the service (this one and, in Redis mode, its
+    consumer processes), so a leak in any of them shows in one scrape."""
+
+    def __init__(self) -> None:
+        self.pids: Callable[[], list[int]] = list
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "target_process_resident_memory_bytes",
+            "Resident memory of each target process.",
+            labels=["process"],
+        )
+        named = [("api", os.getpid())]
+        named += [(f"consumer-{i}", pid) for i, pid in enumerate(self.pids())]
+        for name, pid in named:
+            with contextlib.suppress(psutil.Error):  # a consumer may be gone by now
+                family.add_metric([name], psutil.Process(pid).memory_info().rss)
+        yield family
+
+
 class Exposition:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         self._snapshot = _SnapshotCollector()
         self.registry.register(self._snapshot)
+        self._processes = _ProcessesCollector()
+        self.registry.register(self._processes)
+
+    def watch_processes(self, pids: Callable[[], list[int]]) -> None:
+        self._processes.pids = pids
 
     def count_restart(self) -> None:
         self._snapshot.consumer_restarts += 1

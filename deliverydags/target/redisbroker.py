@@ -31,6 +31,9 @@ BLOCK_MS = 500
 # Our own deadline on every call that must not hang (redis-py's socket_timeout costs a
 # task per command on Python 3.11, and that task can swallow a cancellation).
 TIMEOUT_S = 5.0
+# A client is waiting on every publish: a hung Redis must turn into a 503 within ~2 s
+# (one batch in flight, then its own), so the deadline covers waiting for the lock too.
+PUBLISH_TIMEOUT_S = 1.0
 FAILURES = (RedisError, TimeoutError)
 MAX_CONNECTIONS = 64
 PUBLISH_BATCH_MAX = 256
@@ -75,7 +78,15 @@ def message_of(fields: dict[bytes, bytes]) -> Message:
 
 
 class RedisBroker:
-    def __init__(self, url: str, prefix: str, shards: int, consumers: int, claim_idle_s: float):
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        shards: int,
+        consumers: int,
+        claim_idle_s: float,
+        reclaim: bool = True,
+    ):
         self.url = url
         # Many lanes may ack at once: wait for a free connection rather than fail.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -91,6 +102,7 @@ class RedisBroker:
         self.stats_key = f"{prefix}:stats"
         self.consumers = consumers
         self.claim_idle_s = claim_idle_s
+        self.reclaim = reclaim
         self._publish_script = self.redis.register_script(_PUBLISH)
         self._to_publish: list[tuple[str, Message, asyncio.Future[None]]] = []
         self._publisher: asyncio.Task[None] | None = None
@@ -136,7 +148,7 @@ class RedisBroker:
                 args = [field for _key, msg, _done in batch for field in fields_of(msg)]
                 outcome: Exception | None = None
                 try:
-                    async with self._count_lock, asyncio.timeout(TIMEOUT_S):
+                    async with asyncio.timeout(PUBLISH_TIMEOUT_S), self._count_lock:
                         await self._publish_script(keys=[*keys, self.stats_key], args=args)
                         self._published_since_refresh += len(batch)
                 except FAILURES as exc:
@@ -161,7 +173,7 @@ class RedisBroker:
         while True:
             await asyncio.sleep(BACKLOG_REFRESH_S)
             try:
-                async with self._count_lock, asyncio.timeout(TIMEOUT_S):
+                async with self._count_lock, asyncio.timeout(PUBLISH_TIMEOUT_S):
                     lengths = await self._lengths(self.shard_keys)
                     self._backlog = sum(lengths)
                     self._published_since_refresh = 0
@@ -207,7 +219,8 @@ class RedisSource:
         self._name = f"consumer-{index}"
         n = len(broker.shard_keys)
         self._owned = [k for k in range(n) if k % broker.consumers == index]
-        self._history = {broker.shard_keys[k]: "0" for k in self._owned}
+        # Without reclaiming, a restarted consumer skips its predecessor's pending list.
+        self._history = {broker.shard_keys[k]: "0" for k in self._owned if broker.reclaim}
         self._unacked: dict[int, set[bytes]] = {k: set() for k in range(n)}
         self._shard_index = {key.encode(): k for k, key in enumerate(broker.shard_keys)}
         self._next_claim = time.monotonic() + broker.claim_idle_s / 2
@@ -236,7 +249,7 @@ class RedisSource:
     async def _fetch_once(self, count: int) -> list[Entry]:
         if self._history:
             return await self._read_history(count)
-        if time.monotonic() >= self._next_claim:
+        if self._b.reclaim and time.monotonic() >= self._next_claim:
             self._next_claim = time.monotonic() + self._b.claim_idle_s / 2
             entries = await self._reclaim(count)
             if entries:

@@ -12,6 +12,7 @@ from .api import Api
 from .broker import Broker, BrokerDown
 from .config import Settings, SetupError
 from .consumer import Consumer
+from .database import Database
 from .delivery import Poster, new_session
 from .embedded import EmbeddedBroker
 from .faults import Faults
@@ -38,7 +39,12 @@ async def serve(settings: Settings) -> None:
         await broker.start()
     except BrokerDown as exc:
         raise SetupError(str(exc)) from None
-    runner = web.AppRunner(Api(settings, broker, exposition).app(), access_log=None)
+    try:
+        db = await _database(settings, exposition)
+    except SetupError:
+        await broker.close()
+        raise
+    runner = web.AppRunner(Api(settings, broker, exposition, db).app(), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -51,6 +57,7 @@ async def serve(settings: Settings) -> None:
     if settings.redis_url:
         faults.close()  # consumers are other processes with their own
         consumers = Supervisor(settings, exposition.count_restart)
+        exposition.watch_processes(consumers.pids)  # RSS of every consumer, for leaks
         await consumers.start()
         mode = f"Redis {redact(settings.redis_url)}, prefix {settings.stream_prefix!r}"
     else:
@@ -65,7 +72,19 @@ async def serve(settings: Settings) -> None:
     await runner.cleanup()
     await consumers.stop()
     await broker.close()
+    if db is not None:
+        await db.close()
     faults.close()
+
+
+async def _database(settings: Settings, exposition: Exposition) -> Database | None:
+    """The optional Postgres dependency (--postgres-dsn), its figures in /metrics."""
+    if settings.postgres is None:
+        return None
+    db = Database(settings.postgres, settings.stream_prefix)
+    await db.start()
+    exposition.registry.register(db)
+    return db
 
 
 def _broker(settings: Settings) -> Broker:

@@ -33,6 +33,7 @@ async def run(index: int, parent: int, settings: Settings) -> int:
         settings.shards,
         settings.consumers,
         settings.claim_idle_s,
+        reclaim=settings.reclaim,
     )
     faults = Faults(settings.faults)
     session = new_session()
