@@ -17,6 +17,8 @@ import platform
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from deliverydags import collector, target
@@ -24,9 +26,15 @@ from deliverydags.k6run import run_k6
 from deliverydags.ledger import reconcile
 from deliverydags.settings import K6_DIR
 
+# Given the target's URL and the trial's dir, a context yielding extra k6 args and env
+# (bench_monitoring.py: a Prometheus scraping the target, k6 remote-writing to it).
+Monitor = Callable[[str, Path], AbstractContextManager[tuple[list[str], dict[str, str]]]]
 
-def trial(rate: int, seconds: int, accounting: bool, work: Path) -> tuple[bool, str]:
-    run_dir = work / f"{'on' if accounting else 'off'}-{rate}"
+
+def trial(
+    rate: int, seconds: int, accounting: bool, work: Path, monitor: Monitor | None = None
+) -> tuple[bool, str]:
+    run_dir = work / f"{'on' if accounting else 'off'}{'-mon' if monitor else ''}-{rate}"
     run_dir.mkdir()
     env = {
         **os.environ,
@@ -36,6 +44,7 @@ def trial(rate: int, seconds: int, accounting: bool, work: Path) -> tuple[bool, 
     with (
         collector.start(out_dir=run_dir, env=env, discard=not accounting) as coll,
         target.start(out_dir=run_dir, env=env) as ref,
+        monitor(ref.url, run_dir) if monitor else nullcontext(([], {})) as (k6_args, k6_env),
     ):
         outcome = run_k6(
             K6_DIR / "message_soak.js",
@@ -47,7 +56,9 @@ def trial(rate: int, seconds: int, accounting: bool, work: Path) -> tuple[bool, 
                 "DD_RUN_ID": run_dir.name,
                 "DD_COLLECTOR_URL": coll.url,
                 "DD_ACCOUNTING": "on" if accounting else "off",
+                **k6_env,
             },
+            extra_args=k6_args,
             work_dir=run_dir,
             timeout_s=seconds + 120,
             log=lambda _m: None,
@@ -68,11 +79,19 @@ def trial(rate: int, seconds: int, accounting: bool, work: Path) -> tuple[bool, 
     return ok, note
 
 
-def highest(rates: list[int], seconds: int, accounting: bool, work: Path) -> int:
+def highest(
+    rates: list[int],
+    seconds: int,
+    accounting: bool,
+    work: Path,
+    monitor: Monitor | None = None,
+    label: str | None = None,
+) -> int:
     best = 0
+    label = label or f"accounting {'on ' if accounting else 'off'}"
     for rate in rates:
-        ok, note = trial(rate, seconds, accounting, work)
-        print(f"  accounting {'on ' if accounting else 'off'} {rate:>6}/s: "
+        ok, note = trial(rate, seconds, accounting, work, monitor)
+        print(f"  {label} {rate:>6}/s: "
               f"{'sustained' if ok else 'NOT sustained'} ({note})", flush=True)  # fmt: skip
         if not ok:
             break

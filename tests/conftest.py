@@ -82,10 +82,16 @@ def run_cli(
 
 def soak_resources(tmp_path: Path, **target: str) -> dict:
     """The asset's resources with results kept under ``tmp_path``."""
-    from deliverydags.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
+    from deliverydags.resources import (
+        DeliveryTargetResource,
+        K6Resource,
+        PrometheusResource,
+        ResultsStoreResource,
+    )
 
     return {
         "k6": K6Resource(),
         "target": DeliveryTargetResource(**target),
         "results": ResultsStoreResource(data_dir=str(tmp_path / "data")),
+        "prometheus": PrometheusResource(),  # a private one per run (the binary must exist)
     }

@@ -22,6 +22,7 @@ from deliverydags.resources import (
     DeliveryTargetResource,
     K6Resource,
     PagerDutyResource,
+    PrometheusResource,
     ResultsStoreResource,
     SlackResource,
 )
@@ -92,6 +93,7 @@ def resources(data_dir: Path, **overrides: object) -> dict:
         "action_webhook": ActionWebhookResource(),
         "k6": K6Resource(),
         "target": DeliveryTargetResource(),
+        "prometheus": PrometheusResource(),
         **overrides,
     }
 

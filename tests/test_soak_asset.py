@@ -44,7 +44,8 @@ def test_embedded_partition_counts_every_message_and_passes_its_checks(tmp_path:
     assert meta["count_lost"] == meta["count_duplicates"] == meta["count_out_of_order"] == 0
     assert meta["delivery_rate"] == 1.0
     assert 0 < meta["latency_p50_ms"] <= meta["latency_p95_ms"] <= meta["latency_max_ms"]
-    assert _checks(result) == dict.fromkeys(GATE_CHECKS, True)
+    # Every ledger check, and the service's own metrics (Prometheus) agreeing with them.
+    assert _checks(result) == {**dict.fromkeys(GATE_CHECKS, True), "service_metrics_agree": True}
     stored = ResultsStore(tmp_path / "data" / "results.duckdb").load(NIGHT)
     assert stored is not None and stored["run_id"] == meta["run_id"]
     assert Path(meta["result_path"]).is_file()

@@ -6,8 +6,14 @@ from pydantic import Field
 from deliverydags.k6run import K6Error
 from deliverydags.partitions import nightly_partitions
 from deliverydags.procs import ServiceError
+from deliverydags.prometheus import report as service_report
 from deliverydags.report import markdown
-from deliverydags.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
+from deliverydags.resources import (
+    DeliveryTargetResource,
+    K6Resource,
+    PrometheusResource,
+    ResultsStoreResource,
+)
 from deliverydags.runner import SetupError, new_run_id, run_check
 from deliverydags.settings import DEFAULT_DEADLINES_S, ConfigError, Gates, RunSettings
 
@@ -19,6 +25,14 @@ GATE_CHECKS = {
     "error_rate": "Share of messages not accepted (rejected or unanswered) below the limit.",
     "k6_thresholds": "None of k6's own thresholds crossed.",
 }
+# Not blocking: the ledger is the verdict on delivery. A disagreement says the service's
+# metrics (or the harness) lie, and a Prometheus outage says nothing about delivery;
+# either is shown red on the asset without holding back what depends on the ledger.
+SERVICE_CHECK = "service_metrics_agree"
+SERVICE_CHECK_DESC = (
+    "The service's own metrics, read from Prometheus for the run's window, agree with the "
+    "ledger (delivered, failed, p95 latency) within the stated tolerance."
+)
 
 
 class SoakConfig(dg.Config):
@@ -62,7 +76,8 @@ class SoakConfig(dg.Config):
     check_specs=[
         dg.AssetCheckSpec(name, asset="message_soak", description=desc, blocking=True)
         for name, desc in GATE_CHECKS.items()
-    ],
+    ]
+    + [dg.AssetCheckSpec(SERVICE_CHECK, asset="message_soak", description=SERVICE_CHECK_DESC)],
     description="Tonight's message soak: k6 load, signed receipts, exact ledger, gates.",
 )
 def message_soak(
@@ -71,19 +86,24 @@ def message_soak(
     k6: K6Resource,
     target: DeliveryTargetResource,
     results: ResultsStoreResource,
+    prometheus: PrometheusResource,
 ) -> dg.MaterializeResult:
     night = context.partition_key
     run_id = new_run_id()
     run_dir = results.run_dir(night, run_id)
     try:
         settings = config.settings(target, k6.path())
-        result = run_check(
-            settings,
-            target.secrets(),
-            run_dir,
-            log=context.log.info,
-            interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
-        )
+        # The hook's Prometheus stops with the run, however it ends.
+        with prometheus.hook(run_dir, run_id) as hook:
+            context.log.info(f"service metrics: {hook.describe}")
+            result = run_check(
+                settings,
+                target.secrets(),
+                run_dir,
+                log=context.log.info,
+                interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
+                hooks=[hook],
+            )
     except (ConfigError, SetupError, K6Error, ServiceError) as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
     if result["status"] == "aborted":
@@ -98,10 +118,19 @@ def message_soak(
                 passed=g["passed"],
                 metadata={"observed": _plain(g["observed"]), "limit": _plain(g["limit"])},
             )
-            for g in result["gates"]
-            if g["name"] in GATE_CHECKS
+            for g in _check_gates(result)
         ],
     )
+
+
+def _check_gates(result: dict) -> list[dict]:
+    """The gates that are checks; the service check is always there (failed with the
+    hook's error if its report could not even produce the gate)."""
+    gates = [g for g in result["gates"] if g["name"] in GATE_CHECKS or g["name"] == SERVICE_CHECK]
+    if not any(g["name"] == SERVICE_CHECK for g in gates):
+        error = (result.get("prometheus") or {}).get("error", "no report from Prometheus")
+        gates.append({"name": SERVICE_CHECK, "passed": False, "observed": error, "limit": "n/a"})
+    return gates
 
 
 def _plain(value: object) -> object:
@@ -118,6 +147,9 @@ def _metadata(result: dict, run_dir) -> dict:
     meta.update({f"latency_{k}_ms": float(v) for k, v in lat.items() if v is not None})
     if result.get("delivery_rate") is not None:
         meta["delivery_rate"] = float(result["delivery_rate"])
+    prom = result.get("prometheus") or {}
+    meta.update(service_report.numbers(prom))
+    meta["ledger_vs_service"] = dg.MetadataValue.md(service_report.markdown(prom, result))
     meta.update(
         status=result["status"],
         run_id=result["run_id"],

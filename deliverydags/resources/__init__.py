@@ -4,6 +4,7 @@ from deliverydags.resources.notify import (
     PagerDutyResource,
     SlackResource,
 )
+from deliverydags.resources.prometheus import PrometheusResource
 from deliverydags.resources.results import ResultsStoreResource
 from deliverydags.resources.target import DeliveryTargetResource
 
@@ -12,6 +13,7 @@ __all__ = [
     "DeliveryTargetResource",
     "K6Resource",
     "PagerDutyResource",
+    "PrometheusResource",
     "ResultsStoreResource",
     "SlackResource",
 ]
