@@ -6,10 +6,14 @@ import os
 import dagster as dg
 
 from deliverydags.assets.baseline import baseline_snapshot
+from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
+from deliverydags.assets.chaos_memory import chaos_memory
+from deliverydags.assets.chaos_pool_exhaustion import chaos_pool_exhaustion
+from deliverydags.assets.chaos_redis_outage import chaos_redis_outage
 from deliverydags.assets.imports import imported_results
 from deliverydags.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
 from deliverydags.assets.soak import message_soak
-from deliverydags.jobs.chaos import nightly_chaos_job
+from deliverydags.jobs.chaos import chaos_notifications_job, nightly_chaos_job
 from deliverydags.jobs.nightly import nightly_soak_job, nightly_soak_schedule
 from deliverydags.jobs.review import (
     history_import_job,
@@ -19,11 +23,17 @@ from deliverydags.jobs.review import (
     weekly_baseline_job,
     weekly_baseline_schedule,
 )
+from deliverydags.jobs.sensors import (
+    chaos_after_green_soak,
+    deploy_change_sensor,
+    notify_after_chaos,
+)
 from deliverydags.resources import (
     ActionWebhookResource,
     DeliveryTargetResource,
     K6Resource,
     PagerDutyResource,
+    PrometheusResource,
     ResultsStoreResource,
     SlackResource,
 )
@@ -44,6 +54,18 @@ def _target() -> DeliveryTargetResource:
         "redis_url": _env("DELIVERYDAGS_REDIS_URL"),
     }
     return DeliveryTargetResource(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _prometheus() -> PrometheusResource:
+    """An existing Prometheus when DELIVERYDAGS_PROMETHEUS_URL is set (it must scrape the
+    target; DELIVERYDAGS_PROMETHEUS_SELECTOR picks its series), else one per run."""
+    return PrometheusResource(
+        **_set(
+            url=_env("DELIVERYDAGS_PROMETHEUS_URL"),
+            selector=_env("DELIVERYDAGS_PROMETHEUS_SELECTOR"),
+            metrics_url=_env("DELIVERYDAGS_METRICS_URL"),
+        )
+    )
 
 
 def _results() -> ResultsStoreResource:
@@ -77,7 +99,16 @@ def _notify() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[message_soak, *NIGHTLY_REVIEW, baseline_snapshot, imported_results],
+    assets=[
+        message_soak,
+        *NIGHTLY_REVIEW,
+        baseline_snapshot,
+        imported_results,
+        chaos_memory,
+        chaos_consumer_kill,
+        chaos_redis_outage,
+        chaos_pool_exhaustion,
+    ],
     asset_checks=[*REVIEW_CHECKS],
     jobs=[
         nightly_soak_job,
@@ -85,13 +116,21 @@ defs = dg.Definitions(
         weekly_baseline_job,
         history_import_job,
         nightly_chaos_job,
+        chaos_notifications_job,
     ],
     schedules=[nightly_soak_schedule, weekly_baseline_schedule],
-    sensors=[stale_results_sensor, review_after_failed_night],
+    sensors=[
+        stale_results_sensor,
+        review_after_failed_night,
+        chaos_after_green_soak,
+        deploy_change_sensor,
+        notify_after_chaos,
+    ],
     resources={
         "k6": K6Resource(),
         "target": _target(),
         "results": _results(),
+        "prometheus": _prometheus(),
         **_notify(),
     },
 )

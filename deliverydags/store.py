@@ -126,6 +126,16 @@ class ResultsStore:
             ).fetchone()
         return orjson.loads(row[0]) if row else None
 
+    def chaos_results(self, night: str) -> list[dict]:
+        """The night's stored chaos results (those with a "chaos" part), by scenario."""
+        with self._connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT result FROM results WHERE night = ? "
+                "AND json_extract(result, '$.chaos') IS NOT NULL ORDER BY scenario",
+                [night],
+            ).fetchall()
+        return [orjson.loads(doc) for (doc,) in rows]
+
     def nights(self, scenario: str = "message_soak") -> list[tuple[str, dict]]:
         """Every stored night of ``scenario``, oldest first, as (YYYY-MM-DD, result)."""
         with self._connect(read_only=True) as con:

@@ -24,8 +24,21 @@ def test_message_soak_is_daily_partitioned_pooled_and_checked() -> None:
     assert soak.partitions_def.timezone == "UTC"
     assert soak.node_def.pool == "load_test"
     checks = {key.name for key in soak.check_keys}
-    assert checks == set(GATE_CHECKS)
-    assert all(spec.blocking for spec in soak.check_specs)
+    assert checks == {*GATE_CHECKS, "service_metrics_agree"}
+    # The ledger's checks block; the service's metrics agreeing with them does not.
+    blocking = {spec.name: spec.blocking for spec in soak.check_specs}
+    assert blocking == {**dict.fromkeys(GATE_CHECKS, True), "service_metrics_agree": False}
+
+
+def test_chaos_memory_is_a_pooled_nightly_chaos_asset() -> None:
+    memory = defs.resolve_assets_def("chaos_memory")
+    assert memory.partitions_def == defs.resolve_assets_def("message_soak").partitions_def
+    assert memory.node_def.pool == "load_test"
+    assert memory.group_names_by_key[dg.AssetKey("chaos_memory")] == "chaos"
+    blocking = {spec.name: spec.blocking for spec in memory.check_specs}
+    assert blocking["memory_growth"] is True
+    job = defs.resolve_job_def("nightly_chaos")
+    assert dg.AssetKey("chaos_memory") in job.asset_layer.executable_asset_keys
 
 
 def test_nightly_schedule_runs_todays_partition_at_0210_utc() -> None:

@@ -16,7 +16,13 @@ from deliverydags.partitions import nightly_partitions
 from deliverydags.resources import ResultsStoreResource
 from deliverydags.resources.notify import PagerDutyResource, SlackResource
 from deliverydags.resources.notify.dispatch import dispatch
-from deliverydags.resources.notify.messages import Links, plan
+from deliverydags.resources.notify.messages import (
+    Links,
+    chaos_key,
+    chaos_update,
+    plan,
+    summary_key,
+)
 from deliverydags.review.tables import bullets
 
 
@@ -50,7 +56,11 @@ def nightly_notifications(
     reports = store.reports(night, config.scenario)
     gates = [r for kind, r in reports.items() if kind.startswith("gate:")]
     windows = reports.get("windows")
-    links = Links(config.ui_base_url, _soak_run_id(context, night), context.run_id)
+    links = Links(config.ui_base_url, _soak_run_id(context, night), context.run.run_id)
+    # Chaos runs after the soak's review: what is stored when the summary goes is in it;
+    # what is stored later goes out as its own message on the next run of this asset.
+    chaos = store.chaos_results(night)
+    summary_sent = store.notified(summary_key(config.scenario, night))
     outgoing = plan(
         night,
         config.scenario,
@@ -60,8 +70,13 @@ def nightly_notifications(
         reports.get("ab"),
         windows if windows and windows.get("available") else None,
         links,
+        chaos=() if summary_sent else chaos,
     )
+    if chaos and summary_sent:
+        outgoing.append(chaos_update(night, chaos, links))
     done = dispatch(outgoing, store, slack, pagerduty)
+    if chaos and summary_key(config.scenario, night) in done.sent:
+        store.mark_notified(chaos_key(night, chaos), "slack", {"in": "summary"})
     for line in done.status_lines():
         context.log.info(line)
     failure = done.failure_line()

@@ -72,6 +72,25 @@ def _result_text(result: Mapping[str, Any] | None) -> str:
     )
 
 
+def _secs(value: float | None) -> str:
+    return "not recovered" if value is None else f"{value:.1f} s"
+
+
+def _chaos_line(result: Mapping[str, Any]) -> str:
+    """One chaos scenario of the night: its fault and recovery figures."""
+    c = result.get("chaos") or {}
+    icon = ":white_check_mark:" if result.get("status") == "passed" else ":x:"
+    detect = c.get("time_to_detect_s")
+    dlq = c.get("dlq")
+    return (
+        f"{icon} `{result.get('scenario')}` ({c.get('fault', '?')}): "
+        f"{str(result.get('status', 'unknown')).upper()} — detect "
+        f"{'n/a' if detect is None else f'{detect:.1f} s'}, recover "
+        f"{_secs(c.get('time_to_recover_s'))}, lost {c.get('lost', '?')}, duplicates "
+        f"{c.get('duplicates', '?')}, DLQ {'n/a' if dlq is None else dlq}"
+    )
+
+
 def _links_block(links: Links, night: str) -> dict[str, Any]:
     parts = []
     if links.soak_run_id:
@@ -91,8 +110,9 @@ def summary(
     ab: Mapping[str, Any] | None,
     windows: Mapping[str, Any] | None,
     links: Links,
+    chaos: Sequence[Mapping[str, Any]] = (),
 ) -> Outgoing:
-    """The night's one summary message."""
+    """The night's one summary message; ``chaos``: the night's stored chaos results."""
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{scenario} — {night}"}},
         _section(_result_text(result)),
@@ -120,11 +140,37 @@ def summary(
         worst = (windows.get("windows") or {}).get("5m", {}).get("worst_rate")
         text = f"*Windows*: worst 5-minute delivery {_pct(worst)}; {len(alerts)} burn alert(s)"
         blocks.append(_section(text))
+    if chaos:
+        blocks.append(_section("*Chaos*\n" + "\n".join(_chaos_line(r) for r in chaos)))
     blocks.append(_links_block(links, night))
     status = (result or {}).get("status", "no result")
     rate = _pct((result or {}).get("delivery_rate"))
     text = f"{scenario} {night}: {status}, delivery {rate}"
-    return Outgoing(f"slack:summary:{scenario}:{night}", "slack", text, blocks)
+    if chaos:
+        passed = sum(r.get("status") == "passed" for r in chaos)
+        text += f"; chaos {passed}/{len(chaos)} passed"
+    return Outgoing(summary_key(scenario, night), "slack", text, blocks)
+
+
+def summary_key(scenario: str, night: str) -> str:
+    return f"slack:summary:{scenario}:{night}"
+
+
+def chaos_key(night: str, chaos: Sequence[Mapping[str, Any]]) -> str:
+    """One key per night and set of chaos scenarios: a scenario stored later is news."""
+    return f"slack:chaos:{night}:" + ",".join(sorted(str(r.get("scenario")) for r in chaos))
+
+
+def chaos_update(night: str, chaos: Sequence[Mapping[str, Any]], links: Links) -> Outgoing:
+    """The night's chaos figures on their own, for chaos stored after the summary went."""
+    passed = sum(r.get("status") == "passed" for r in chaos)
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Chaos — {night}"}},
+        _section("*Chaos*\n" + "\n".join(_chaos_line(r) for r in chaos)),
+        _links_block(links, night),
+    ]
+    text = f"chaos {night}: {passed}/{len(chaos)} passed"
+    return Outgoing(chaos_key(night, chaos), "slack", text, blocks)
 
 
 def regression(scenario: str, row: Mapping[str, Any], links: Links) -> Outgoing:
@@ -212,10 +258,11 @@ def plan(
     ab: Mapping[str, Any] | None,
     windows: Mapping[str, Any] | None,
     links: Links,
+    chaos: Sequence[Mapping[str, Any]] = (),
 ) -> list[Outgoing]:
     """Everything the night may send, critical pages first."""
     out = pages(night, scenario, result, gates)
-    out.append(summary(night, scenario, result, trend, gates, ab, windows, links))
+    out.append(summary(night, scenario, result, trend, gates, ab, windows, links, chaos))
     out += [regression(scenario, r, links) for r in (trend or {}).get("regressions") or []]
     out += [gate_change(g, links) for g in gates if g["decision"] in ("promote", "rollback")]
     return out

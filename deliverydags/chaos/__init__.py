@@ -1,0 +1,63 @@
+"""Chaos scenarios: a real fault injected mid-load into the reference target, recovery
+measured with the exact ledger.
+
+Adding a scenario (see assets/chaos_consumer_kill.py for a complete one):
+
+1. Subclass :class:`ChaosHook` with a ``fault`` name and ``inject(ctx)`` (called on a
+   timer thread ``inject_after_s`` into the load; do the real thing: a signal, a server
+   stopped); ``release(ctx)`` undoes it ``hold_s`` later (skip it for an instantaneous
+   fault); ``observe(ctx)`` returns figures read while the target is still up (put the
+   DLQ count under ``"dlq"``, see :func:`dlq_depth`); ``extra(ctx, ledger)`` returns
+   figures computed from the run's files after the ledger; ``gates(figures, ledger)`` returns
+   the scenario's gates (build them with :func:`gate`, :func:`recovered_gate`).
+   ``ctx.target`` is the reference target's process (``procs.Service``).
+2. Make the asset: ``chaos_asset(name="chaos_x", description=..., checks={gate name:
+   description}, hook=lambda config, env: MyHook(config.timing(), ...),
+   config_type=MyConfig, broker="own_redis" | "target")``. ``MyConfig`` subclasses
+   :class:`ChaosConfig` to change defaults (``recover_within_s``, ``hold_s``,
+   ``target_args`` ...) or add knobs. With ``broker="own_redis"`` the run gets its own
+   redis-server on a free loopback port (``env.redis``: stop()/start() it for real).
+3. Register the asset in definitions.py; it joins the ``chaos`` group, so
+   ``nightly_chaos_job`` runs it.
+
+The result follows the CHAOS RESULT CONVENTION: ``result["scenario"]`` is the asset
+name; ``result["chaos"]`` holds fault, injected_at, released_at, time_to_detect_s,
+time_to_recover_s (definitions in :mod:`deliverydags.chaos.recovery`), lost, duplicates,
+dlq and the fault's own figures; the asset's metadata repeats them as top-level entries
+and its blocking checks come from the gates named in ``checks``.
+"""
+
+from deliverydags.chaos.asset import (
+    CHAOS_KEYS,
+    ChaosConfig,
+    ChaosEnv,
+    chaos_asset,
+    chaos_metadata,
+    chaos_passed,
+)
+from deliverydags.chaos.hook import ChaosHook, ChaosTiming, gate, iso, recovered_gate
+from deliverydags.chaos.probes import consumer_pids, dlq_depth, stream_prefix
+from deliverydags.chaos.recovery import Recovery, measure
+from deliverydags.chaos.redis_server import RedisServer, RedisServerError, free_port
+
+__all__ = [
+    "CHAOS_KEYS",
+    "ChaosConfig",
+    "ChaosEnv",
+    "ChaosHook",
+    "ChaosTiming",
+    "Recovery",
+    "RedisServer",
+    "RedisServerError",
+    "chaos_asset",
+    "chaos_metadata",
+    "chaos_passed",
+    "consumer_pids",
+    "dlq_depth",
+    "free_port",
+    "gate",
+    "iso",
+    "measure",
+    "recovered_gate",
+    "stream_prefix",
+]
