@@ -10,9 +10,8 @@ check can fail.
 import dagster as dg
 from pydantic import Field
 
-from deliverydags.k6run import K6Error
+from deliverydags.assets.load_run import run_load, setup_errors_fail_the_step
 from deliverydags.partitions import nightly_partitions
-from deliverydags.procs import ServiceError
 from deliverydags.prometheus import MemoryCheck
 from deliverydags.prometheus import report as service_report
 from deliverydags.resources import (
@@ -21,8 +20,8 @@ from deliverydags.resources import (
     PrometheusResource,
     ResultsStoreResource,
 )
-from deliverydags.runner import SetupError, new_run_id, run_check
-from deliverydags.settings import ConfigError, Gates, RunSettings
+from deliverydags.runner import new_run_id
+from deliverydags.settings import Gates, RunSettings
 
 ASSET = "chaos_memory"
 CHECKS = {
@@ -81,21 +80,12 @@ def chaos_memory(
         gates=Gates(p95_latency_ms=1000.0),  # latency is the soak's business here
     )
     check = MemoryCheck(limit=config.max_growth, warmup_fraction=config.warmup_fraction)
-    try:
-        with prometheus.hook(run_dir, run_id, memory_check=check) as hook:
-            context.log.info(f"memory from {hook.describe}")
-            result = run_check(
-                settings,
-                target.secrets(),
-                run_dir,
-                log=context.log.info,
-                interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
-                hooks=[hook],
-            )
-    except (ConfigError, SetupError, K6Error, ServiceError) as exc:
-        raise dg.Failure(str(exc), allow_retries=False) from None
-    if result["status"] == "aborted":
-        raise dg.Failure(f"run aborted; partial result (not stored) in {run_dir / 'result.json'}")
+    with (
+        setup_errors_fail_the_step(),
+        prometheus.hook(run_dir, run_id, memory_check=check) as hook,
+    ):
+        context.log.info(f"memory from {hook.describe}")
+        result = run_load(context, settings, target, run_dir, [hook])
     result["scenario"] = ASSET
     result["chaos"] = chaos_figures(result, config.leak_bytes, config.warmup_fraction)
     results.store.save(night, result)

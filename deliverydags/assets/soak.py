@@ -3,9 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
-from deliverydags.k6run import K6Error
+from deliverydags.assets.load_run import run_load, setup_errors_fail_the_step
 from deliverydags.partitions import nightly_partitions
-from deliverydags.procs import ServiceError
 from deliverydags.prometheus import report as service_report
 from deliverydags.report import markdown
 from deliverydags.resources import (
@@ -14,8 +13,8 @@ from deliverydags.resources import (
     PrometheusResource,
     ResultsStoreResource,
 )
-from deliverydags.runner import SetupError, new_run_id, run_check
-from deliverydags.settings import DEFAULT_DEADLINES_S, ConfigError, Gates, RunSettings
+from deliverydags.runner import new_run_id
+from deliverydags.settings import DEFAULT_DEADLINES_S, Gates, RunSettings
 
 GATE_CHECKS = {
     "messages_sent": "The scenario sent at least one message.",
@@ -91,23 +90,12 @@ def message_soak(
     night = context.partition_key
     run_id = new_run_id()
     run_dir = results.run_dir(night, run_id)
-    try:
+    with setup_errors_fail_the_step():
         settings = config.settings(target, k6.path())
         # The hook's Prometheus stops with the run, however it ends.
         with prometheus.hook(run_dir, run_id) as hook:
             context.log.info(f"service metrics: {hook.describe}")
-            result = run_check(
-                settings,
-                target.secrets(),
-                run_dir,
-                log=context.log.info,
-                interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
-                hooks=[hook],
-            )
-    except (ConfigError, SetupError, K6Error, ServiceError) as exc:
-        raise dg.Failure(str(exc), allow_retries=False) from None
-    if result["status"] == "aborted":
-        raise dg.Failure(f"run aborted; partial result (not stored) in {run_dir / 'result.json'}")
+            result = run_load(context, settings, target, run_dir, [hook])
     results.store.save(night, result)
     context.log.info("\n" + markdown(result))
     return dg.MaterializeResult(

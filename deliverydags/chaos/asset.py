@@ -11,15 +11,14 @@ import dagster as dg
 import orjson
 from pydantic import Field
 
+from deliverydags.assets.load_run import run_load, setup_errors_fail_the_step
 from deliverydags.chaos.hook import ChaosHook, ChaosTiming
 from deliverydags.chaos.redis_server import RedisServer, RedisServerError
 from deliverydags.jobs.chaos import CHAOS_GROUP
-from deliverydags.k6run import K6Error
 from deliverydags.partitions import nightly_partitions
-from deliverydags.procs import ServiceError
 from deliverydags.report import markdown
 from deliverydags.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
-from deliverydags.runner import SetupError, new_run_id, run_check
+from deliverydags.runner import new_run_id
 from deliverydags.settings import ConfigError, Gates, RunSettings
 
 # The convention's figures, always present in result["chaos"] and in the metadata.
@@ -135,32 +134,20 @@ def chaos_asset(
             )
         night = context.partition_key
         run_dir = results.run_dir(night, new_run_id())
-        try:
-            with ExitStack() as stack:
-                redis = None
-                redis_url = target.redis_url
-                if broker == "own_redis":
-                    redis = stack.enter_context(RedisServer(run_dir / "redis"))
-                    redis_url = redis.url
-                    context.log.info(f"own redis-server on {redis_url} (AOF, fsync always)")
-                settings = config.settings(target, k6.path(), redis_url)
-                try:
-                    fault = hook(config, ChaosEnv(run_dir, redis))
-                except ValueError as exc:
-                    raise ConfigError(str(exc)) from None
-                stack.callback(fault.close)  # released before the Redis above stops
-                result = run_check(
-                    settings,
-                    target.secrets(),
-                    run_dir,
-                    log=context.log.info,
-                    interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
-                    hooks=[fault],
-                )
-        except (ConfigError, SetupError, K6Error, ServiceError, RedisServerError) as exc:
-            raise dg.Failure(str(exc), allow_retries=False) from None
-        if result["status"] == "aborted":
-            raise dg.Failure(f"run aborted; partial result (not stored) in {run_dir}")
+        with setup_errors_fail_the_step(RedisServerError), ExitStack() as stack:
+            redis = None
+            redis_url = target.redis_url
+            if broker == "own_redis":
+                redis = stack.enter_context(RedisServer(run_dir / "redis"))
+                redis_url = redis.url
+                context.log.info(f"own redis-server on {redis_url} (AOF, fsync always)")
+            settings = config.settings(target, k6.path(), redis_url)
+            try:
+                fault = hook(config, ChaosEnv(run_dir, redis))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            stack.callback(fault.close)  # released before the Redis above stops
+            result = run_load(context, settings, target, run_dir, [fault])
         result["scenario"] = name
         # The scenario's verdict is its own checks: a fault is meant to cost latency,
         # errors and k6 thresholds, which the soak's gates (kept in "gates") would fail.

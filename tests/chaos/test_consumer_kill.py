@@ -44,9 +44,13 @@ def test_killed_consumer_entries_are_reclaimed_with_zero_loss_within_30_s(tmp_pa
     assert meta["consumer_restarted"] is True
     assert meta["lost"] == 0 == meta["count_lost"]
     assert meta["count_delivered"] + meta["count_late"] == meta["count_accepted"] > 2000
-    # ... was noticed (its entries went overdue) and recovered well within the limit.
-    assert meta["time_to_detect_s"] is not None and 0 <= meta["time_to_detect_s"] < 5
-    assert 0 <= meta["time_to_recover_s"] <= 30
+    if meta["time_to_detect_s"] is None:
+        # Nothing went overdue: the victim's entries were taken over within the latency
+        # bound (seen when the kill fell between its receipts' POST and its XACK).
+        assert meta["time_to_recover_s"] == 0
+    else:  # ... its entries went overdue: noticed, and recovered well within the limit.
+        assert 0 <= meta["time_to_detect_s"] < 5
+        assert 0 <= meta["time_to_recover_s"] <= 30
     assert meta["duplicates"] == meta["count_duplicates"] and meta["dlq"] == 0
     assert meta["injected_at"] == meta["released_at"]  # instantaneous
     print({k: v for k, v in meta.items() if k not in ("report", "result")})
