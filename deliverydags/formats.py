@@ -24,6 +24,11 @@ Rejected POSTs (written by the collector, one line per POST it refused):
     {"recv_ns": int, "reason": "bad_signature" | "malformed"}
 
 A missing, wrong or stale (|t - now| > 300 s) signature is ``bad_signature``.
+
+receipts.ndjson is the record of truth. Beside it the collector keeps ``receipts.arrows``,
+the same receipts as Arrow columns, with a seal (``receipts.arrows.json``) written at a
+clean stop; the ledger reads it only while the seal matches the NDJSON
+(``deliverydags.receipt_columns``).
 """
 
 SENDS_FILE = "sends.ndjson"
