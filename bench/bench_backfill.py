@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import machine  # bench/ is on sys.path when a script here runs
 import orjson
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.tags import BACKFILL_ID_TAG
@@ -123,8 +123,7 @@ def main() -> int:
         from deliverydags.store import ResultsStore
 
         store = ResultsStore(data / "results.duckdb")
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}, dagster {dg.__version__}")  # fmt: skip
+        print(machine.describe(f"dagster {dg.__version__}"))
         print(
             f"recorded files: {len(nights)} ({len(nights) // 5} k6 summaries) in {data / 'import'}"
         )

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import machine  # bench/ is on sys.path when a script here runs
 import orjson
 import psutil
 
@@ -223,19 +223,12 @@ def check_file(path: Path, acked: int) -> str:
     return f"{'ok' if ok else 'MISMATCH'} ({len(ns)} lines, {acked} acked)"
 
 
-def machine(out_dir: str) -> str:
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+def machine_and_disk(out_dir: str) -> str:
     mounts = [p for p in psutil.disk_partitions(all=True) if out_dir.startswith(p.mountpoint)]
     fs = max(mounts, key=lambda p: len(p.mountpoint)) if mounts else None
     return (
-        f"machine: nproc={os.cpu_count()} cpu='{model}' kernel={platform.release()} "
-        f"python={platform.python_version()} aiohttp={aiohttp.__version__} "
-        f"loadavg={_loadavg()} (other work on the machine shows up in every figure)\n"
+        machine.describe(f"aiohttp {aiohttp.__version__}")
+        + " (other work on the machine shows up in every figure)\n"
         f"files: {out_dir} on {fs.fstype if fs else '?'} ({fs.device if fs else '?'})"
     )
 
@@ -284,7 +277,7 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0))
     args.cpus = (cpus[0], cpus[1]) if len(cpus) > 1 else (cpus[0], cpus[0])
     os.sched_setaffinity(0, {args.cpus[1]})  # this driver mostly sleeps; keep it off core 0
-    print(machine(args.dir or tempfile.gettempdir()))
+    print(machine_and_disk(args.dir or tempfile.gettempdir()))
     print(
         f"collector on cpu {args.cpus[0]}, load process on cpu {args.cpus[1]}"
         + (" (SHARED: only one cpu available)" if len(cpus) == 1 else "")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import machine  # bench/ is on sys.path when a script here runs
 
 from deliverydags.receipt_columns import BATCH_ROWS, SEAL_FILE, ColumnWriter
 
@@ -402,18 +402,6 @@ def compare(res: dict, truth: dict) -> list[str]:
     return errors
 
 
-def machine() -> str:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()}"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10_000_000)
@@ -442,7 +430,7 @@ def main() -> int:
         run_dir = ndjson_only(run_dir)
     files = [*sorted(run_dir.glob("*.ndjson")), *sorted(run_dir.glob("*.arrows"))]
     sizes = {p.name: p.stat().st_size / 2**20 for p in files}
-    print(machine())
+    print(machine.describe())
     print("files: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in sizes.items()))
     errors: list[str] = []
     for _ in range(args.repeat):

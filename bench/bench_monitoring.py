@@ -1,24 +1,24 @@
 """Monitoring overhead: the highest rate message_soak sustains against the reference
 target with a Prometheus scraping the target every second and k6 remote-writing its own
 metrics to it, over the highest rate without either, both measured in this run (accounting
-on in both). Same method and criteria as bench_overhead.py, whose helpers this reuses.
-Goal: ratio >= 0.98 (monitoring costs < 2%).
+on in both). Same trials as bench_overhead.py, the same search (sustained.py), bisected
+to 1%. Goal: ratio >= 0.98 (monitoring costs < 2%).
 
-    .venv/bin/python bench/bench_monitoring.py [--rates 500,1000,...] [--seconds 10]
+    .venv/bin/python bench/bench_monitoring.py [--start 1500] [--resolution 0.01] [--seconds 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench_overhead import highest  # bench/ is on sys.path when this script runs
+import machine  # bench/ is on sys.path
+from bench_overhead import Monitor, trial  # bench/ is on sys.path when this script runs
+from sustained import Trial, compare, report
 
 from deliverydags.prometheus import PrometheusHook
 
@@ -40,20 +40,26 @@ def monitored(target_url: str, run_dir: Path) -> Iterator[tuple[list[str], dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="250,500,750,1000,1250,1500,1750,2000,2500")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--start", type=int, default=1500, help="first rate tried, msg/s")
+    parser.add_argument("--growth", type=float, default=1.25, help="climb factor per step")
+    parser.add_argument("--resolution", type=float, default=0.01, help="bisect to this")
+    parser.add_argument("--seconds", type=int, default=20, help="per trial")
     args = parser.parse_args()
-    rates = [int(r) for r in args.rates.split(",")]
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(machine.describe())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        off = highest(rates, args.seconds, True, work, label="monitoring off")
-        on = highest(rates, args.seconds, True, work, monitor=monitored, label="monitoring on ")
-    ratio = on / off if off else float("nan")
-    print(f"highest sustained rate: monitoring off {off}/s, on {on}/s; ratio {ratio:.2f} "
-          f"(goal >= 0.98; steps {args.rates}; load average now "
-          f"{os.getloadavg()[0]:.2f})")  # fmt: skip
+
+        def mode(monitor: Monitor | None) -> Trial:
+            return lambda rate: trial(rate, args.seconds, True, work, monitor)
+
+        off, on = compare(
+            ("monitoring off", mode(None)),
+            ("monitoring on ", mode(monitored)),
+            args.start,
+            args.growth,
+            args.resolution,
+        )
+    print(report(off, on, goal=0.98))
 
 
 if __name__ == "__main__":

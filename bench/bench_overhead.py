@@ -3,23 +3,27 @@ with accounting on (send records, verifying+fsyncing collector, ledger) over the
 rate of the same script with accounting off (no send records, a collector that discards),
 both measured in this run. Goal: ratio >= 0.90.
 
-A rate is sustained when k6 dropped at most 1% of the planned messages, at most 0.1% were
-not accepted, and (accounting on) the ledger found every accepted message delivered.
+A trial passes when k6 dropped at most 1% of the planned messages, at most 0.1% were not
+accepted, and (accounting on) the ledger found every accepted message delivered. Each
+trial starts its own target and collector. How trials make a sustained rate, and how the
+two searches share the machine: sustained.py.
 
-    .venv/bin/python bench/bench_overhead.py [--rates 500,1000,...] [--seconds 10]
+    .venv/bin/python bench/bench_overhead.py [--start 1500] [--resolution 0.02] [--seconds 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+
+import machine  # bench/ is on sys.path
+from sustained import Trial, compare, report  # bench/ is on sys.path
 
 from deliverydags import collector, target
 from deliverydags.k6run import run_k6
@@ -34,8 +38,8 @@ Monitor = Callable[[str, Path], AbstractContextManager[tuple[list[str], dict[str
 def trial(
     rate: int, seconds: int, accounting: bool, work: Path, monitor: Monitor | None = None
 ) -> tuple[bool, str]:
-    run_dir = work / f"{'on' if accounting else 'off'}{'-mon' if monitor else ''}-{rate}"
-    run_dir.mkdir()
+    name = f"{'on' if accounting else 'off'}{'-mon' if monitor else ''}-{rate}-"
+    run_dir = Path(tempfile.mkdtemp(prefix=name, dir=work))  # a rate gets several trials
     env = {
         **os.environ,
         "DELIVERYDAGS_TARGET_TOKEN": secrets.token_hex(8),
@@ -79,41 +83,28 @@ def trial(
     return ok, note
 
 
-def highest(
-    rates: list[int],
-    seconds: int,
-    accounting: bool,
-    work: Path,
-    monitor: Monitor | None = None,
-    label: str | None = None,
-) -> int:
-    best = 0
-    label = label or f"accounting {'on ' if accounting else 'off'}"
-    for rate in rates:
-        ok, note = trial(rate, seconds, accounting, work, monitor)
-        print(f"  {label} {rate:>6}/s: "
-              f"{'sustained' if ok else 'NOT sustained'} ({note})", flush=True)  # fmt: skip
-        if not ok:
-            break
-        best = rate
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="250,500,750,1000,1250,1500,2000,2500")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--start", type=int, default=1500, help="first rate tried, msg/s")
+    parser.add_argument("--growth", type=float, default=1.25, help="climb factor per step")
+    parser.add_argument("--resolution", type=float, default=0.02, help="bisect to this")
+    parser.add_argument("--seconds", type=int, default=20, help="per trial")
     args = parser.parse_args()
-    rates = [int(r) for r in args.rates.split(",")]
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(machine.describe())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        off = highest(rates, args.seconds, accounting=False, work=work)
-        on = highest(rates, args.seconds, accounting=True, work=work)
-    ratio = on / off if off else float("nan")
-    print(f"highest sustained rate: accounting off {off}/s, on {on}/s; ratio {ratio:.2f} "
-          f"(goal >= 0.90; steps {args.rates})")  # fmt: skip
+
+        def mode(accounting: bool) -> Trial:
+            return lambda rate: trial(rate, args.seconds, accounting, work)
+
+        off, on = compare(
+            ("accounting off", mode(False)),
+            ("accounting on ", mode(True)),
+            args.start,
+            args.growth,
+            args.resolution,
+        )
+    print(report(off, on, goal=0.90))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import tempfile
 from pathlib import Path
 
+import machine  # bench/ is on sys.path when a script here runs
 import psycopg2
 
 from deliverydags import collector, target
@@ -96,8 +96,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,1000")
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(machine.describe())
     with tempfile.TemporaryDirectory() as tmp:
         for rate in (int(r) for r in args.rates.split(",")):
             for db in (False, True):

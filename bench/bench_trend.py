@@ -13,30 +13,16 @@ against the known steps. Exit status 1 when the best judge exceeds the 2 s budge
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import machine  # bench/ is on sys.path when a script here runs
 import numpy as np
 
 from deliverydags.analysis import rule, synthetic, trend
 
 BUDGET_S = 2.0
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, {platform.system()} {platform.release()}"
-    )
 
 
 def best_of(repeat: int, fn) -> tuple[float, object]:
@@ -58,7 +44,7 @@ def main() -> int:
 
     hist, truths = synthetic.history(args.seed, nights=args.nights, scenarios=args.scenarios)
     now = datetime.combine(hist.nights[-1], datetime.min.time(), UTC) + timedelta(hours=26)
-    print(f"machine: {machine()}")
+    print(machine.describe(f"numpy {np.__version__}"))
     print(
         f"history: {len(hist.nights)} nights x {len(hist.metrics)} metrics, "
         f"{sum(t.step_index is not None for t in truths)} with a step"

@@ -30,8 +30,6 @@ CHECKS = sorted(key.name for key in message_soak.check_keys)  # the gates and an
 LOSSY = {**TINY, "target_args": ["--fault-drop", "0.2", "--fault-seed", "3"]}
 
 
-
-
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     """A persistent (SQLite) instance of the test's own."""
