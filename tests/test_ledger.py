@@ -366,6 +366,22 @@ def test_long_ids_with_a_common_prefix(tmp_path: Path) -> None:
         assert out["samples"]["unexpected"] == [f"{run_id}-1-9", "1-1", run_id]
 
 
+def test_ids_outside_the_sampled_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The prefix is guessed from the first and the last ids; ids in between without it
+    # must count the same.
+    monkeypatch.setattr("deliverydags.ledger.sends.PREFIX_SAMPLE", 3)
+    monkeypatch.setattr("deliverydags.ledger.sends.PREFIX_TAIL_BYTES", 200)  # the last line
+    ids = ["run-1-0", "run-1-1", "run-1-2", "1-3", "other-4", "run-1-5"]
+    s = [{**send(i), "id": rid} for i, rid in enumerate(ids)]
+    t = sent_at(s[0])
+    receipts = [rcpt(s[i], t + i) for i in (0, 3, 4)] + [rcpt("run-1-3", t + 9)]
+    out = books(write_run(tmp_path, s, receipts))
+    assert out["counts"]["delivered"] == 3
+    assert out["counts"]["unexpected"] == 1  # "run-1-3" is not "1-3"
+    assert out["samples"]["lost"] == ["run-1-1", "run-1-2", "run-1-5"]
+    assert out["samples"]["unexpected"] == ["run-1-3"]
+
+
 def test_unexpected_counts_receipts_samples_ids(tmp_path: Path) -> None:
     s = [send(0)]
     t = sent_at(s[0])

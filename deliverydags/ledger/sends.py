@@ -6,21 +6,26 @@ while DuckDB reads the receipts) are separate steps.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from deliverydags.formats import SENDS_FILE
-from deliverydags.ledger.duck import Columns, collect, ndjson, one_chunk, release_arrow_memory
+from deliverydags.ledger.duck import Columns, collect, ndjson, one_chunk
 from deliverydags.ledger.timebase import sent_ns
 
 CLASSES = ("accepted", "rejected", "indeterminate")
 # Beyond year 2255 in ms: sent_ms * 10**6 would overflow int64 ns.
 _MAX_SENT_MS = 9e12
+# Where the ids come from that guess the prefix every id shares (see _sampled_prefix):
+# the file's first valid lines and its last bytes.
+PREFIX_SAMPLE = 1000
+PREFIX_TAIL_BYTES = 1 << 16
 
 _COLUMNS = {
     "dd": "VARCHAR",
@@ -45,7 +50,7 @@ class SendLines:
     """Every "dd": 1 line, in file order, as read."""
 
     ids: pa.ChunkedArray  # without id_prefix
-    id_prefix: str  # what every id starts with (stripped: see _common_prefix)
+    id_prefix: str  # what every id starts with (stripped: see _sampled_prefix)
     ok: np.ndarray  # bool: all fields present and of the right type
     cols: Columns
 
@@ -82,10 +87,73 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
     # Junk lines read as all NULLs. "dd" read as text tells 1 from true or 1.5 (a
     # JSON-typed column would also tell it from "1", at ~20 % more parse time).
     src = ndjson(path, _COLUMNS) if path.exists() else _NO_SENDS
+    prefix = _sampled_prefix(con, src, path)
+    lines = _read(con, src, prefix)
+    if lines.cols.num.pop("foreign").any():  # the sample misled: strip nothing
+        del lines
+        lines = _read(con, src, "")
+        del lines.cols.num["foreign"]
+    return lines
+
+
+def _sampled_prefix(con: duckdb.DuckDBPyConnection, src: str, path: Path) -> str:
+    """What the first and the last ids share, to be stripped from every id.
+
+    The k6 library's ids are ``<run id>-<vu>-<seq>``: ~30 bytes that DuckDB's join keeps
+    out of line, ~10 once the run id is gone, which it keeps inline. Measured at 10 M
+    such ids: ~0.9 GB less at the join's peak. Stripping inside the parse (in parallel)
+    costs ~0.3 s there, against ~1.3 s to find and strip the common prefix afterwards.
+    Exact: when every send id starts with the prefix, a receipt id equals one iff it has
+    the prefix and the same rest; ``_read`` says when one does not.
+    """
+    ids = [
+        row[0]
+        for row in con.execute(
+            f"SELECT id FROM {src} WHERE dd IN ('1', '1.0') AND id IS NOT NULL "
+            f"LIMIT {PREFIX_SAMPLE}"
+        ).fetchall()
+    ]
+    ids += _last_ids(path)
+    if len(set(ids)) < 2:
+        return ""
+    # The lexicographically first and last ids share exactly what all of them share.
+    low, high = min(ids), max(ids)
+    size = next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), len(low))
+    return low[:size]
+
+
+def _last_ids(path: Path) -> list[str]:
+    """The ids of the valid-looking send lines in the file's last ``PREFIX_TAIL_BYTES``."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - PREFIX_TAIL_BYTES))
+            lines = f.read().split(b"\n")[1:]  # the first may be cut
+    except OSError:
+        return []
+    ids = []
+    for line in lines:
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if type(doc) is dict and doc.get("dd") == 1 and type(doc.get("id")) is str:
+            ids.append(doc["id"])
+    return ids
+
+
+def _read(con: duckdb.DuckDBPyConnection, src: str, prefix: str) -> SendLines:
+    """Every "dd": 1 line, ids less ``prefix``; ``foreign``: a valid id without it."""
+    if prefix:
+        lit = "'" + prefix.replace("'", "''") + "'"
+        has_prefix = f"starts_with(id, {lit})"
+        id_sql = f"CASE WHEN {has_prefix} THEN substr(id, {len(prefix) + 1}) END AS id"
+        foreign = f"coalesce(NOT {has_prefix}, false) AS foreign"
+    else:
+        id_sql, foreign = "id", "false AS foreign"
     cols = collect(
         con,
         f"""
-        SELECT id, coalesce(stream, '') AS stream, coalesce(seq, 0) AS seq,
+        SELECT {id_sql}, {foreign}, coalesce(stream, '') AS stream, coalesce(seq, 0) AS seq,
                coalesce(sent_ms, 0) AS sent_ms,
                coalesce(cls, -1) AS cls, coalesce(status, 0) AS status,
                coalesce(variant, '') AS variant, hash(id) AS h,
@@ -100,6 +168,7 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
         """,
         numeric={
             "ok": np.bool_,
+            "foreign": np.bool_,
             "h": np.uint64,
             "seq": np.int64,
             "sent_ms": np.float64,
@@ -110,34 +179,8 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
         encode=("stream", "variant"),
         stream=True,  # measured: copying out overlaps DuckDB's parse, ~10 % faster
     )
-    prefix, ids = _common_prefix(cols.text.pop("id"))
-    ids = one_chunk(ids)
+    ids = one_chunk(cols.text.pop("id"))
     return SendLines(ids=ids, id_prefix=prefix, ok=cols.num.pop("ok"), cols=cols)
-
-
-def _common_prefix(ids: pa.ChunkedArray) -> tuple[str, pa.ChunkedArray]:
-    """Strip what all ids start with, when that makes them short.
-
-    The k6 library's ids are ``<run id>-<vu>-<seq>``: ~30 bytes that DuckDB's join keeps
-    out of line, ~10 once the run id is gone, which it keeps inline. Measured at 10 M
-    such ids: ~0.9 GB less at the join's peak. Exact: with every send id starting with
-    the prefix, a receipt id equals one iff it has the prefix and the same rest.
-    """
-    if len(ids) == 0 or ids.null_count == len(ids):
-        return "", ids
-    lengths = pc.binary_length(ids)
-    if pc.mean(lengths).as_py() <= 12:  # DuckDB inlines strings up to 12 bytes anyway
-        return "", ids
-    low, high = (v.as_py() for v in pc.min_max(ids).values())
-    # The lexicographically first and last ids share exactly what all of them share.
-    size = next((i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b), None)
-    common = low[: min(len(low), len(high)) if size is None else size]
-    if not common:
-        return "", ids
-    rest = pc.utf8_slice_codeunits(ids, start=len(common))
-    del ids
-    release_arrow_memory()
-    return common, rest
 
 
 def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
