@@ -32,8 +32,15 @@ LOSSY = {**TINY, "target_args": ["--fault-drop", "0.2", "--fault-seed", "3"]}
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A persistent (SQLite) instance of the test's own."""
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as inst:
+    """A persistent (SQLite) instance of the test's own. No compute-log capture: it swaps
+    the process's stdout/stderr, which a run in a second thread should not do to pytest."""
+    no_capture = {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+    with dg.instance_for_test(
+        temp_dir=str(tmp_path), overrides={"compute_logs": no_capture}
+    ) as inst:
         yield inst
 
 
@@ -152,12 +159,15 @@ def test_checks_still_being_written_are_waited_for(instance: dg.DagsterInstance)
         for name in CHECKS:
             yield dg.AssetCheckResult(check_name=name, passed=True)
 
-    results: list[dg.ExecuteInProcessResult] = []
-    run = threading.Thread(
-        target=lambda: results.append(
-            dg.materialize([stand_in], partition_key=NIGHT, instance=instance)
-        )
-    )
+    results: list[dg.ExecuteInProcessResult | BaseException] = []
+
+    def materialize() -> None:
+        try:
+            results.append(dg.materialize([stand_in], partition_key=NIGHT, instance=instance))
+        except BaseException as exc:  # reported by the assertion below
+            results.append(exc)
+
+    run = threading.Thread(target=materialize)
     run.start()
     try:
         deadline = time.monotonic() + 60
@@ -169,8 +179,10 @@ def test_checks_still_being_written_are_waited_for(instance: dg.DagsterInstance)
         assert "waiting for its checks" in waiting.skip_message
     finally:
         release.set()
-        run.join(60)
+        run.join(120)
+    assert not run.is_alive(), "the stand-in's run did not end within 120 s of its release"
     (result,) = results
+    assert isinstance(result, dg.ExecuteInProcessResult), f"the run raised {result!r}"
     assert result.success
     (request,) = _tick(chaos_after_green_soak, instance, "0").run_requests
     assert request.run_key == f"chaos:{NIGHT}:{result.run_id}"

@@ -40,16 +40,18 @@ def test_terminating_a_dagster_run_stops_every_process_it_started(tmp_path: Path
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DELIVERYDAGS_DATA_DIR": str(tmp_path / "data")}
-    run = subprocess.Popen(
-        [
-            sys.executable, "-m", "dagster", "asset", "materialize",
-            "-m", "deliverydags.definitions", "--select", "message_soak",
-            "--partition", "2026-11-20",
-            "--config-json", json.dumps({"ops": {"message_soak": {"config": LONG}}}),
-        ],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    log = tmp_path / "output.txt"  # a file, not a pipe: a full pipe would block the run
+    with log.open("w") as output_file:
+        run = subprocess.Popen(
+            [
+                sys.executable, "-m", "dagster", "asset", "materialize",
+                "-m", "deliverydags.definitions", "--select", "message_soak",
+                "--partition", "2026-11-20",
+                "--config-json", json.dumps({"ops": {"message_soak": {"config": LONG}}}),
+            ],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=output_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         tree = _wait_for_k6(run)
         names = {p.name() for p in tree}
@@ -60,10 +62,11 @@ def test_terminating_a_dagster_run_stops_every_process_it_started(tmp_path: Path
         assert left == [], (
             f"still running {time.monotonic() - started:.1f} s after terminate: {left}"
         )
-        output = run.communicate(timeout=10)[0]
+        run.wait(timeout=10)
     finally:
         if run.poll() is None:
             run.kill()
+    output = log.read_text()
     assert "RUN_SUCCESS" not in output
     assert not list((tmp_path / "data").glob("results.duckdb")) or _no_stored_result(tmp_path)
 
@@ -76,21 +79,28 @@ def _no_stored_result(tmp_path: Path) -> bool:
 
 def test_ctrl_c_on_the_cli_writes_an_aborted_result_and_exits_130(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "deliverydags.cli", "run", "message_soak",
-         "--rate", "50", "--duration", "120", "--deadlines", "2,4,6",
-         "--json", str(out), "--work-dir", str(tmp_path / "runs")],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: a full pipe would block the CLI
+    with log.open("w") as stderr_file:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "deliverydags.cli", "run", "message_soak",
+             "--rate", "50", "--duration", "120", "--deadlines", "2,4,6",
+             "--json", str(out), "--work-dir", str(tmp_path / "runs")],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file,
+        )  # fmt: skip
     try:
         tree = _wait_for_k6(run)
         run.send_signal(signal.SIGINT)
-        assert _gone_within(tree, 5.0) == []
-        _, stderr = run.communicate(timeout=30)
+        started = time.monotonic()
+        left = _gone_within(tree, 5.0)
+        assert left == [], (
+            f"still running {time.monotonic() - started:.1f} s after Ctrl-C: {left}; "
+            f"the CLI said:\n{log.read_text()}"
+        )
+        run.wait(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
+    stderr = log.read_text()
     assert run.returncode == 130, stderr
     assert "Traceback" not in stderr
     result = json.loads(out.read_text())
