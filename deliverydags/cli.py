@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--duration", type=float, default=60.0)
     add_analysis_commands(sub)
     args = parser.parse_args(argv)
-    # SIGTERM ends a run like Ctrl-C: the load stops and the result says "aborted".
+    # SIGTERM ends a run like Ctrl-C: the load stops and the result says "aborted". SIGINT
+    # too, even when started with it ignored (a shell's background job): Python then
+    # installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if args.command == "run":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,11 +28,14 @@ def _one_line_error(proc) -> str:
     return lines[0]
 
 
-def _no_children_left() -> None:
+def _no_children_left(started: float) -> None:
+    """No target or collector started since ``started`` (epoch s) is still running (older
+    ones belong to something else on this machine)."""
     leftovers = [
         p.info["cmdline"]
-        for p in psutil.process_iter(["cmdline"])
+        for p in psutil.process_iter(["cmdline", "create_time"])
         if p.info["cmdline"]
+        and p.info["create_time"] >= started
         and any(
             part.endswith(("deliverydags.target", "deliverydags.collector"))
             for part in p.info["cmdline"]
@@ -79,22 +83,24 @@ def test_missing_k6_binary(tmp_path: Path) -> None:
 def test_broken_k6_script(tmp_path: Path) -> None:
     script = tmp_path / "broken.js"
     script.write_text("export default function ( {\n")
+    started = time.time()
     proc = run_cli("run", str(script), *QUICK, "--work-dir", str(tmp_path))
     assert proc.returncode == 2
     line = _one_line_error(proc)
     assert "script error" in line and "broken.js" in line
-    _no_children_left()
+    _no_children_left(started)
 
 
 def test_unreachable_target(tmp_path: Path) -> None:
     env = {"DELIVERYDAGS_TARGET_TOKEN": "t", "DELIVERYDAGS_CALLBACK_SECRET": "s"}
+    started = time.time()
     proc = run_cli(
         "run", "message_soak", "--target-url", "http://127.0.0.1:9", *QUICK,
         "--work-dir", str(tmp_path), env=env,
     )  # fmt: skip
     assert proc.returncode == 2
     assert "unreachable" in _one_line_error(proc)
-    _no_children_left()
+    _no_children_left(started)
 
 
 def test_target_without_credentials_is_refused_before_any_load(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ reference target all end within 5 s, and the run is never reported as passed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,20 @@ def _wait_for_k6(proc: subprocess.Popen, timeout_s: float = 90) -> list[psutil.P
     raise AssertionError("k6 never started")
 
 
+def _stop_all(run: subprocess.Popen, known: list[psutil.Process]) -> None:
+    """Kill the run and every process under it: a failed test must not leave services
+    running into later tests (killing the run alone would orphan them)."""
+    procs = list(known)
+    if run.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            procs += psutil.Process(run.pid).children(recursive=True)
+        run.kill()
+        run.wait()
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
 def _gone_within(procs: list[psutil.Process], seconds: float) -> list[str]:
     _, alive = psutil.wait_procs(procs, timeout=seconds)
     return [" ".join(p.cmdline()[:3]) for p in alive if p.is_running() and p.status() != "zombie"]
@@ -52,6 +67,7 @@ def test_terminating_a_dagster_run_stops_every_process_it_started(tmp_path: Path
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=output_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    tree: list[psutil.Process] = []
     try:
         tree = _wait_for_k6(run)
         names = {p.name() for p in tree}
@@ -64,8 +80,7 @@ def test_terminating_a_dagster_run_stops_every_process_it_started(tmp_path: Path
         )
         run.wait(timeout=10)
     finally:
-        if run.poll() is None:
-            run.kill()
+        _stop_all(run, tree)
     output = log.read_text()
     assert "RUN_SUCCESS" not in output
     assert not list((tmp_path / "data").glob("results.duckdb")) or _no_stored_result(tmp_path)
@@ -87,6 +102,7 @@ def test_ctrl_c_on_the_cli_writes_an_aborted_result_and_exits_130(tmp_path: Path
              "--json", str(out), "--work-dir", str(tmp_path / "runs")],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file,
         )  # fmt: skip
+    tree: list[psutil.Process] = []
     try:
         tree = _wait_for_k6(run)
         run.send_signal(signal.SIGINT)
@@ -98,8 +114,7 @@ def test_ctrl_c_on_the_cli_writes_an_aborted_result_and_exits_130(tmp_path: Path
         )
         run.wait(timeout=30)
     finally:
-        if run.poll() is None:
-            run.kill()
+        _stop_all(run, tree)
     stderr = log.read_text()
     assert run.returncode == 130, stderr
     assert "Traceback" not in stderr
