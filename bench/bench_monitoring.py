@@ -9,16 +9,14 @@ to 1%. Goal: ratio >= 0.98 (monitoring costs < 2%).
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import machine  # bench/ is on sys.path
-from bench_overhead import Monitor, trial  # bench/ is on sys.path when this script runs
-from sustained import Trial, compare, report
+import sustained
+from bench_overhead import trial  # bench/ is on sys.path when this script runs
+from sustained import Trial
 
 from deliverydags.prometheus import PrometheusHook
 
@@ -39,27 +37,13 @@ def monitored(target_url: str, run_dir: Path) -> Iterator[tuple[list[str], dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--start", type=int, default=1500, help="first rate tried, msg/s")
-    parser.add_argument("--growth", type=float, default=1.25, help="climb factor per step")
-    parser.add_argument("--resolution", type=float, default=0.01, help="bisect to this")
-    parser.add_argument("--seconds", type=int, default=20, help="per trial")
-    args = parser.parse_args()
-    print(machine.describe())
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-
-        def mode(monitor: Monitor | None) -> Trial:
-            return lambda rate: trial(rate, args.seconds, True, work, monitor)
-
-        off, on = compare(
-            ("monitoring off", mode(None)),
-            ("monitoring on ", mode(monitored)),
-            args.start,
-            args.growth,
-            args.resolution,
+    def modes(seconds: int, work: Path) -> tuple[tuple[str, Trial], tuple[str, Trial]]:
+        return (
+            ("monitoring off", lambda rate: trial(rate, seconds, True, work)),
+            ("monitoring on ", lambda rate: trial(rate, seconds, True, work, monitored)),
         )
-    print(report(off, on, goal=0.98))
+
+    sustained.main(__doc__.split("\n\n")[0], modes, goal=0.98, resolution=0.01)
 
 
 if __name__ == "__main__":

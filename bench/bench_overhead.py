@@ -13,7 +13,6 @@ two searches share the machine: sustained.py.
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import tempfile
@@ -22,8 +21,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-import machine  # bench/ is on sys.path
-from sustained import Trial, compare, report  # bench/ is on sys.path
+import sustained  # bench/ is on sys.path when this script runs
+from sustained import Trial
 
 from deliverydags import collector, target
 from deliverydags.k6run import run_k6
@@ -84,27 +83,13 @@ def trial(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--start", type=int, default=1500, help="first rate tried, msg/s")
-    parser.add_argument("--growth", type=float, default=1.25, help="climb factor per step")
-    parser.add_argument("--resolution", type=float, default=0.02, help="bisect to this")
-    parser.add_argument("--seconds", type=int, default=20, help="per trial")
-    args = parser.parse_args()
-    print(machine.describe())
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-
-        def mode(accounting: bool) -> Trial:
-            return lambda rate: trial(rate, args.seconds, accounting, work)
-
-        off, on = compare(
-            ("accounting off", mode(False)),
-            ("accounting on ", mode(True)),
-            args.start,
-            args.growth,
-            args.resolution,
+    def modes(seconds: int, work: Path) -> tuple[tuple[str, Trial], tuple[str, Trial]]:
+        return (
+            ("accounting off", lambda rate: trial(rate, seconds, False, work)),
+            ("accounting on ", lambda rate: trial(rate, seconds, True, work)),
         )
-    print(report(off, on, goal=0.90))
+
+    sustained.main(__doc__.split("\n\n")[0], modes, goal=0.90, resolution=0.02)
 
 
 if __name__ == "__main__":

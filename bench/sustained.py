@@ -17,11 +17,18 @@ The result is a bracket per configuration: its capacity lies in [sustained, fail
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import machine  # bench/ is on sys.path when a script here runs
 
 # One trial at a rate (messages/s): passed?, and a note for the log.
 Trial = Callable[[int], tuple[bool, str]]
+# Given the seconds per trial and a scratch dir: the (label, trial) of off, then of on.
+Modes = Callable[[int, Path], tuple[tuple[str, Trial], tuple[str, Trial]]]
 VOTES = 3
 MIN_RATE = 10
 
@@ -95,3 +102,18 @@ def report(off: Search, on: Search, goal: float) -> str:
         f"{on.label.strip()} {on.sustained}/s (not {on.failed}/s); ratio {ratio:.2f} "
         f"(the brackets allow {low:.2f}..{high:.2f}); goal >= {goal:.2f}: {verdict}"
     )
+
+
+def main(description: str, modes: Modes, goal: float, resolution: float) -> None:
+    """The command line both rate benchmarks share: search, then print the ratio."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--start", type=int, default=1500, help="first rate tried, msg/s")
+    parser.add_argument("--growth", type=float, default=1.25, help="climb factor per step")
+    parser.add_argument("--resolution", type=float, default=resolution, help="bisect to this")
+    parser.add_argument("--seconds", type=int, default=20, help="per trial")
+    args = parser.parse_args()
+    print(machine.describe())
+    with tempfile.TemporaryDirectory() as tmp:
+        off, on = modes(args.seconds, Path(tmp))
+        searches = compare(off, on, args.start, args.growth, args.resolution)
+    print(report(*searches, goal=goal))
