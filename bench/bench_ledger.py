@@ -1,20 +1,23 @@
 """Benchmark the ledger on a synthetic run with known injected faults.
 
     .venv/bin/python bench/bench_ledger.py [--messages 10000000] [--cache DIR] [--id-prefix P]
-                                           [--ndjson-receipts] [--repeat N]
+                                           [--ndjson] [--repeat N]
 
 Generates sends.ndjson / receipts.ndjson / rejected.ndjson once (DuckDB, vectorised; cached
-under the temp dir keyed by size and generator version) plus the collector's sealed
-columnar copy of the receipts (receipts.arrows, written with the collector's own
-``ColumnWriter``, as a cleanly stopped collector leaves it), reconciles them in a fresh
-subprocess measuring wall time, CPU time and peak RSS (os.wait4: that process alone), and
-checks every count, the lost and unexpected samples and the latency percentiles against
-the truth the generator injected. Exit status 1 when a count is wrong or a budget is exceeded.
+under the temp dir keyed by size and generator version) plus the sealed columnar copies a
+normal run leaves beside them: receipts.arrows (written with the collector's own
+``ColumnWriter``, as a cleanly stopped collector leaves it) and sends.arrows (written with
+the runner's own ``SendColumnWriter``, fed pieces of whole lines as its ``SendCopier`` is
+while k6 runs; the CPU time that takes is printed: the runner spends it over the run).
+Then it reconciles them in a fresh subprocess measuring wall time, CPU time and peak RSS
+(os.wait4: that process alone), and checks every count, the lost and unexpected samples
+and the latency percentiles against the truth the generator injected. Exit status 1 when
+a count is wrong or a budget is exceeded.
 
-``--ndjson-receipts`` reconciles the same files without the columnar copy (a run whose
-collector was killed or restarted: the ledger parses receipts.ndjson), from hard links in
-a subdirectory. ``--repeat`` runs the measured reconcile N times (the budget applies to
-each).
+``--ndjson`` reconciles the same files without the copies (a run by other tools, or whose
+collector or copier did not seal its copy: the ledger parses both NDJSON files), from hard
+links in a subdirectory. ``--repeat`` runs the measured reconcile N times (the budget
+applies to each).
 
 The truth is known by construction: messages are spread over 1,000 streams at 10 k/s, a
 stream's messages 100 ms apart; only every 10th message of a stream may carry a fault,
@@ -37,6 +40,7 @@ import duckdb
 import machine  # bench/ is on sys.path when a script here runs
 
 from deliverydags.receipt_columns import BATCH_ROWS, SEAL_FILE, ColumnWriter
+from deliverydags.send_columns import SendColumnWriter, sealed_send_columns
 
 GEN_VERSION = 4
 STREAMS = 1000
@@ -316,9 +320,27 @@ def write_columns(run_dir: Path) -> None:
         raise SystemExit("columnar copy: row count differs from receipts.ndjson")
 
 
-def _chunks(path: Path):
+def write_send_columns(run_dir: Path, prefix: str) -> float:
+    """The copy the runner's SendCopier leaves (its writer, fed pieces of whole lines of
+    about what a run at 5,000 messages/s writes between its looks); its CPU seconds."""
+    cpu = time.process_time()
+    writer = SendColumnWriter(run_dir, prefix)
+    rest = b""
+    for chunk in _chunks(run_dir / "sends.ndjson", 1 << 22):
+        data = rest + chunk
+        end = data.rfind(b"\n") + 1
+        if end:
+            writer.add(data[:end])
+        rest = data[end:]
+    if rest:
+        writer.add(rest)
+    writer.seal()
+    return time.process_time() - cpu
+
+
+def _chunks(path: Path, size: int = 1 << 24):
     with path.open("rb") as f:
-        yield from iter(lambda: f.read(1 << 24), b"")
+        yield from iter(lambda: f.read(size), b"")
 
 
 def ndjson_only(run_dir: Path) -> Path:
@@ -407,7 +429,7 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=10_000_000)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "dd-bench-ledger")
     ap.add_argument("--id-prefix", default="", help="prefix every id and stream (realism)")
-    ap.add_argument("--ndjson-receipts", action="store_true", help="without the columnar copy")
+    ap.add_argument("--ndjson", action="store_true", help="without the columnar copies")
     ap.add_argument("--repeat", type=int, default=1, help="measured reconciles (default 1)")
     args = ap.parse_args()
     run_dir = args.cache / f"v{GEN_VERSION}-n{args.messages}-p{args.id_prefix}"
@@ -426,7 +448,10 @@ def main() -> int:
         t0 = time.perf_counter()
         write_columns(run_dir)
         print(f"wrote the columnar copy of the receipts in {time.perf_counter() - t0:.1f} s")
-    if args.ndjson_receipts:
+    if sealed_send_columns(run_dir) is None:
+        cpu = write_send_columns(run_dir, args.id_prefix)
+        print(f"wrote the columnar copy of the sends in {cpu:.1f} CPU-s (the runner's, in a run)")
+    if args.ndjson:
         run_dir = ndjson_only(run_dir)
     files = [*sorted(run_dir.glob("*.ndjson")), *sorted(run_dir.glob("*.arrows"))]
     sizes = {p.name: p.stat().st_size / 2**20 for p in files}

@@ -25,13 +25,32 @@ Rejected POSTs (written by the collector, one line per POST it refused):
 
 A missing, wrong or stale (|t - now| > 300 s) signature is ``bad_signature``.
 
-receipts.ndjson is the record of truth. Beside it the collector keeps ``receipts.arrows``,
-the same receipts as Arrow columns, with a seal (``receipts.arrows.json``) written at a
-clean stop; the ledger reads it only while the seal matches the NDJSON
-(``deliverydags.receipt_columns``).
+The NDJSON files are the record of truth. Beside them two columnar copies (Arrow IPC)
+save the ledger parsing them: the collector keeps ``receipts.arrows``, the same receipts as
+Arrow columns (``deliverydags.receipt_columns``), and the runner keeps ``sends.arrows``, the
+send lines as the ledger's columns, while k6 writes them (``deliverydags.send_columns``).
+Each is sealed (``*.arrows.json``) once complete; the ledger reads a copy only while its
+seal matches the NDJSON file.
 """
+
+from pathlib import Path
 
 SENDS_FILE = "sends.ndjson"
 RECEIPTS_FILE = "receipts.ndjson"
 REJECTED_FILE = "rejected.ndjson"
 SENDS_FORMAT_VERSION = 1
+
+
+def ndjson(path: Path, columns: dict[str, str]) -> str:
+    """SQL for reading ``columns`` of an NDJSON file.
+
+    ignore_errors: a line that is not JSON (k6 console chatter, a torn last line) or is
+    longer than DuckDB's maximum_object_size (16 MB) reads as all NULLs. Values are
+    cast the DuckDB way (e.g. "seq": "5" reads as 5).
+    """
+    cols = ", ".join(f"{k}: '{v}'" for k, v in columns.items())
+    lit = "'" + str(path).replace("'", "''") + "'"
+    return (
+        f"read_json({lit}, format = 'newline_delimited', ignore_errors = true, "
+        f"columns = {{{cols}}})"
+    )

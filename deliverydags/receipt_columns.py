@@ -14,15 +14,14 @@ Measured at 10 M receipts: parsing the NDJSON costs ~4 CPU-s, reading the copy ~
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from deliverydags.column_seal import SealedCopy, read_seal, write_seal
 from deliverydags.formats import RECEIPTS_FILE
 
 COLUMNS_FILE = RECEIPTS_FILE.removesuffix(".ndjson") + ".arrows"
@@ -113,19 +112,7 @@ class ColumnWriter:
         if self._error is not None or self.rows != records:
             discard(self.run_dir)
             return False
-        stat = (self.run_dir / RECEIPTS_FILE).stat()
-        seal = {
-            "version": COLUMNS_VERSION,
-            "records": records,
-            "ndjson_bytes": stat.st_size,
-            "ndjson_mtime_ns": stat.st_mtime_ns,
-        }
-        tmp = self.run_dir / (SEAL_FILE + ".tmp")
-        with tmp.open("w") as f:
-            json.dump(seal, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.run_dir / SEAL_FILE)
+        write_seal(self.run_dir, SEAL_FILE, RECEIPTS_FILE, version=COLUMNS_VERSION, records=records)
         return True
 
     def abandon(self) -> None:
@@ -161,57 +148,11 @@ def discard(run_dir: Path) -> None:
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 
-class SealedColumns:
-    """A sealed copy, read batch by batch (each batch's memory goes once it is used):
-    ``rows_read == records`` after a full read says it held what the seal promised."""
-
-    def __init__(self, path: Path, records: int) -> None:
-        self.path = path
-        self.records = records
-        self.rows_read = 0
-
-    def reader(self) -> pa.RecordBatchReader:
-        source = pa.OSFile(str(self.path))
-        try:
-            stream = pa.ipc.open_stream(source)
-            if not stream.schema.equals(SCHEMA):
-                raise ValueError(f"{self.path.name}: unexpected schema {stream.schema}")
-        except BaseException:
-            source.close()
-            raise
-        self.rows_read = 0
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in stream:
-                    self.rows_read += batch.num_rows
-                    yield batch
-            finally:
-                source.close()
-
-        return pa.RecordBatchReader.from_batches(SCHEMA, batches())
-
-    @property
-    def complete(self) -> bool:
-        return self.rows_read == self.records
-
-
-def sealed_columns(run_dir: Path) -> SealedColumns | None:
+def sealed_columns(run_dir: Path) -> SealedCopy | None:
     """The sealed copy of receipts.ndjson, or None when there is none that matches
     receipts.ndjson as it is now (its content is checked as it is read: see
-    ``SealedColumns.complete``)."""
-    run_dir = Path(run_dir)
-    try:
-        seal = json.loads((run_dir / SEAL_FILE).read_text())
-        stat = (run_dir / RECEIPTS_FILE).stat()
-    except (OSError, ValueError):
+    ``SealedCopy.complete``)."""
+    seal = read_seal(Path(run_dir), SEAL_FILE, RECEIPTS_FILE, COLUMNS_VERSION)
+    if seal is None:
         return None
-    if (
-        not isinstance(seal, dict)
-        or seal.get("version") != COLUMNS_VERSION
-        or seal.get("ndjson_bytes") != stat.st_size
-        or seal.get("ndjson_mtime_ns") != stat.st_mtime_ns
-        or not isinstance(seal.get("records"), int)
-    ):
-        return None
-    return SealedColumns(run_dir / COLUMNS_FILE, seal["records"])
+    return SealedCopy(Path(run_dir) / COLUMNS_FILE, SCHEMA, seal["records"])

@@ -28,6 +28,7 @@ from deliverydags.k6run import K6Error, K6Outcome, run_k6
 from deliverydags.ledger import reconcile
 from deliverydags.procs import ServiceError
 from deliverydags.run_gates import evaluate_gates
+from deliverydags.send_columns import SendCopier
 from deliverydags.settings import ConfigError, RunSettings
 
 Log = Callable[[str], None]
@@ -103,6 +104,9 @@ def run_check(
         k6_env = _k6_env(settings, creds, run_id, target_url, settings.collector_url or coll.url)
         for hook in hooks:
             k6_env.update(hook.k6_env())
+        # The ledger's columns of sends.ndjson, kept while k6 writes it (send_columns).
+        copier = SendCopier(run_dir, prefix=f"{run_id}-")
+        services.callback(copier.close)
         try:
             ctx.load_started_ns = time.time_ns()
             for hook in hooks:
@@ -119,6 +123,8 @@ def run_check(
                 stop=stop,
             )
             ctx.load_ended_ns = time.time_ns()
+            if not copier.finish():
+                log(f"no columnar copy of the sends ({copier.error}): the ledger parses them")
             aborted = outcome.interrupted or bool(stop and stop.is_set())
             if not aborted:
                 _wait_for_receipts(run_dir, settings.deadlines_s, log, stop)

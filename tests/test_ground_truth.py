@@ -5,6 +5,7 @@ of the ledger. Forged and stale receipts posted mid-run are rejected and counted
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from deliverydags import signing
+from deliverydags.ledger import reconcile
+from deliverydags.receipt_columns import sealed_columns
+from deliverydags.send_columns import sealed_send_columns
 from tests.conftest import ROOT
 
 SECRET = "ground-truth-secret"
@@ -48,9 +52,11 @@ def _run(tmp_path: Path, faults: list[str], deadlines: str, collector_port: int 
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode in (0, 1), stderr
     result = json.loads(out.read_text())
+    run_dir = Path(result["files"]["run_dir"])
+    _same_books_without_the_copies(run_dir, deadlines, result)
     sends = [
         json.loads(line)
-        for line in (Path(result["files"]["run_dir"]) / "sends.ndjson").read_text().splitlines()
+        for line in (run_dir / "sends.ndjson").read_text().splitlines()
         if line.startswith('{"dd":1')
     ]
     faulted = {}
@@ -59,6 +65,22 @@ def _run(tmp_path: Path, faults: list[str], deadlines: str, collector_port: int 
             rec = json.loads(line)
             faulted.setdefault(rec["id"], rec["fault"])
     return result, sends, faulted
+
+
+def _same_books_without_the_copies(run_dir: Path, deadlines: str, result: dict) -> None:
+    """The run left sealed columnar copies of its sends and receipts; the ledger's books
+    from them are the books from the NDJSON files alone."""
+    assert sealed_send_columns(run_dir) is not None
+    assert sealed_columns(run_dir) is not None
+    close_ns = result["files"]["closed_at_ns"]
+    deadlines_s = [float(d) for d in deadlines.split(",")]
+    with_copies = reconcile(run_dir, deadlines_s, close_ns=close_ns).to_dict()
+    assert with_copies["counts"] == result["counts"]
+    plain = run_dir / "ndjson-only"
+    plain.mkdir()
+    for path in run_dir.glob("*.ndjson"):
+        os.link(path, plain / path.name)
+    assert reconcile(plain, deadlines_s, close_ns=close_ns).to_dict() == with_copies
 
 
 def test_drop_duplicate_fail_and_forged_receipts(tmp_path: Path) -> None:

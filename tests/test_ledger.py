@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
+import re
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,9 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deliverydags import send_columns
 from deliverydags.ledger import LedgerResult, delivery_timeline, reconcile
 from deliverydags.ledger.timebase import ms_to_ns_exact, sent_ns
 from deliverydags.receipt_columns import COLUMNS_FILE, SCHEMA, SEAL_FILE, ColumnWriter
+from deliverydags.send_columns import SendColumnWriter, SendCopier, sealed_send_columns
 from tests.ledger_oracle import oracle
 
 DEADLINES = [30, 300, 900]
@@ -111,6 +118,20 @@ def write_columns(run_dir: Path, rows: list[dict] | None = None) -> bool:
         writer.add_batch(pa.RecordBatch.from_pydict(batch, schema=SCHEMA))
     assert writer.seal(len(rows))
     return True
+
+
+def write_send_columns(run_dir: Path, prefix: str = "", pieces: list[int] | None = None) -> None:
+    """The runner's sealed columnar copy of sends.ndjson, written as its SendCopier does:
+    pieces of whole lines (``pieces``: lines per piece, cycled; default one each) and the
+    file's end as it is."""
+    lines = re.findall(rb"[^\n]*\n|[^\n]+$", (run_dir / "sends.ndjson").read_bytes())
+    writer = SendColumnWriter(run_dir, prefix)
+    sizes = itertools.cycle(pieces or [1])
+    while lines:
+        size = next(sizes)
+        writer.add(b"".join(lines[:size]))
+        del lines[:size]
+    writer.seal()
 
 
 def books(run_dir: Path, deadlines: list[float] = DEADLINES, close_ns: int | None = None) -> dict:
@@ -447,6 +468,115 @@ def test_console_junk_repeats_and_invalid_send_lines(tmp_path: Path) -> None:
     assert out["repeated_send_ids"] == 1
     assert out["invalid_lines"]["sends"] == 2
     assert set(out["by_variant"]) == {"", "B"}  # "ghost" was only on the repeated line
+    write_send_columns(tmp_path, pieces=[1, 3, 2])
+    assert sealed_send_columns(tmp_path) is not None
+    assert books(tmp_path) == out
+
+
+def test_send_copy_in_pieces_reads_like_the_whole_file(tmp_path: Path) -> None:
+    # Lines that a piece boundary might read differently from the whole file's parse.
+    good = [json.dumps(send(i)).encode() for i in range(6)]
+    raw = b"".join(
+        [
+            b"\xef\xbb\xbf" + good[0] + b"\n",  # byte-order mark on the file's first line
+            good[1] + b"\r\n",
+            b"\xef\xbb\xbf" + good[2] + b"\n",  # ... and on a line in the middle
+            b'{"dd": 1, "id": "m\xff", "stream": "s", "seq": 1}\n',  # not UTF-8
+            b"\n   \n",
+            good[3] + b" " + good[4] + b"\n",  # two objects on one line
+            b'{"dd": 1,\n"id": "m9"}\n',  # one object on two lines
+            good[5][:-1],  # torn last line, no newline
+        ]
+    )
+    (tmp_path / "sends.ndjson").write_bytes(raw)
+    s0 = send(0)
+    write_run(tmp_path, None, [rcpt(s0, sent_at(s0)), rcpt(send(2), sent_at(s0))])
+    whole = books(tmp_path)
+    assert whole["counts"]["attempted"] == 1  # only good[1] survives whole
+    for pieces in ([1], [2, 1], [100]):
+        write_send_columns(tmp_path, pieces=pieces)
+        assert books(tmp_path) == whole, pieces
+
+
+def test_reads_the_sealed_send_copy_only_while_it_matches(tmp_path: Path) -> None:
+    s = [{**send(i), "id": f"run-1-{i}"} for i in range(3)]
+    t = sent_at(s[0])
+    run = write_run(tmp_path, s, [rcpt(s[0], t), rcpt(s[1], t)])
+    plain = books(run)
+    assert plain["counts"]["delivered"] == 2
+    write_send_columns(run, prefix="run-")
+    assert books(run) == plain
+
+    def forge(prefix: str = "run-") -> None:
+        """A copy of other sends (m0 rejected), sealed over sends.ndjson as it is."""
+        path = run / "sends.ndjson"
+        real = path.read_bytes()
+        forged = real.replace(b'"accepted", "status": 202', b'"rejected", "status": 429', 1)
+        path.write_bytes(forged)
+        write_send_columns(run, prefix)
+        mtime = path.stat().st_mtime_ns
+        path.write_bytes(real)
+        os.utime(path, ns=(mtime, mtime))
+
+    forge()  # what the ledger reads while the seal matches...
+    assert books(run)["counts"]["rejected"] == 1
+    # ...and not when the copy is torn or holds fewer rows than sealed, when an id lacks
+    # its prefix, or once sends.ndjson changed.
+    size = (run / send_columns.COLUMNS_FILE).stat().st_size
+    with (run / send_columns.COLUMNS_FILE).open("r+b") as f:
+        f.truncate(size - 40)
+    assert books(run) == plain
+    forge()
+    seal_path = run / send_columns.SEAL_FILE
+    seal = json.loads(seal_path.read_text())
+    seal_path.write_text(json.dumps({**seal, "records": seal["records"] + 1}))
+    assert books(run) == plain
+    forge("run-1-1")  # run-1-0 and run-1-2 lack it
+    assert books(run) == plain
+    forge()
+    with (run / "sends.ndjson").open("a") as f:
+        f.write("\n")
+    assert books(run) == plain
+
+
+def test_send_copier_follows_the_file_k6_writes(tmp_path: Path) -> None:
+    sends = [json.dumps({**send(i), "id": f"r1-{i % 3}-{i}"}) + "\n" for i in range(300)]
+    data = "".join(sends).encode() + b'{"dd": 1, "id": "r1-torn'
+    copier = SendCopier(tmp_path, "r1-", every_s=0.005)
+
+    def k6() -> None:  # writes in fragments that cut lines anywhere
+        with (tmp_path / "sends.ndjson").open("wb") as f:
+            for start in range(0, len(data), 997):
+                f.write(data[start : start + 997])
+                f.flush()
+                time.sleep(0.002)
+
+    writer = threading.Thread(target=k6)
+    writer.start()
+    writer.join()
+    assert copier.finish(), copier.error
+    found = sealed_send_columns(tmp_path)
+    assert found is not None and found[0].records == 300
+    s0 = send(0)
+    write_run(tmp_path, None, [rcpt("r1-0-0", sent_at(s0)), rcpt("r1-1-7", sent_at(s0))])
+    with_copy = books(tmp_path)
+    assert with_copy["counts"]["delivered"] == 2
+    assert with_copy["invalid_lines"]["sends"] == 0  # the torn line is junk, as whole
+    (tmp_path / send_columns.SEAL_FILE).unlink()
+    assert books(tmp_path) == with_copy
+
+
+def test_send_copier_leaves_no_copy_it_cannot_vouch_for(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    copier = SendCopier(run, "r-", every_s=0.005)
+    assert not copier.finish()  # k6 never wrote sends.ndjson
+    assert "sends.ndjson" in (copier.error or "")
+    assert sorted(p.name for p in run.iterdir()) == []
+    (run / "sends.ndjson").write_text(json.dumps(send(0)) + "\n")
+    copier = SendCopier(run, "r-", every_s=0.005)
+    copier.close()  # stopped before k6 exited (an interrupted run)
+    assert sorted(p.name for p in run.iterdir()) == ["sends.ndjson"]
 
 
 def test_missing_files(tmp_path: Path) -> None:
@@ -632,6 +762,9 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         "refused": refused,
         "deadlines": deadlines,
         "close": close,
+        # the runner's copy of the sends: its prefix (a wrong one: not read) and pieces
+        "copy_prefix": draw(st.sampled_from([prefix, "", "id"])),
+        "pieces": draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)),
     }
 
 
@@ -663,6 +796,8 @@ def test_matches_oracle(tmp_path: Path, run: dict[str, Any]) -> None:
     got = books(run_dir, run["deadlines"], run["close"])
     if write_columns(run_dir):  # the same books from the collector's columnar copy
         assert books(run_dir, run["deadlines"], run["close"]) == got
+    write_send_columns(run_dir, run["copy_prefix"], run["pieces"])  # and the runner's
+    assert books(run_dir, run["deadlines"], run["close"]) == got
     for key in want:
         if key == "latency_ms":
             for p, v in want[key].items():

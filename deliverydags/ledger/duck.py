@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,21 +40,6 @@ def connect(
             con.close()
 
 
-def ndjson(path: Path, columns: dict[str, str]) -> str:
-    """SQL for reading ``columns`` of an NDJSON file.
-
-    ignore_errors: a line that is not JSON (k6 console chatter, a torn last line) or is
-    longer than DuckDB's maximum_object_size (16 MB) reads as all NULLs. Values are
-    cast the DuckDB way (e.g. "seq": "5" reads as 5).
-    """
-    cols = ", ".join(f"{k}: '{v}'" for k, v in columns.items())
-    lit = "'" + str(path).replace("'", "''") + "'"
-    return (
-        f"read_json({lit}, format = 'newline_delimited', ignore_errors = true, "
-        f"columns = {{{cols}}})"
-    )
-
-
 @dataclass
 class Columns:
     """A query result held outside DuckDB: numbers in numpy, strings in Arrow."""
@@ -72,18 +57,31 @@ def collect(
     encode: Sequence[str] = (),
     stream: bool = False,
 ) -> Columns:
-    """Run ``sql`` and copy its columns out of DuckDB's Arrow batches.
+    """Run ``sql`` and copy its columns out of DuckDB's Arrow batches (``copy_out``).
+
+    ``stream``: copy batches while DuckDB still produces them (measured faster for a
+    plain scan); else let DuckDB build the whole result first (measured faster and
+    lighter for a join).
+    """
+    return copy_out(_batches(con, sql, stream), numeric, text, encode)
+
+
+def copy_out(
+    batches: Iterable[pa.RecordBatch],
+    numeric: dict[str, type],
+    text: Sequence[str] = (),
+    encode: Sequence[str] = (),
+) -> Columns:
+    """The columns of ``batches``: ``numeric`` ones into numpy, ``text`` ones as Arrow
+    strings, ``encode`` ones dictionary-encoded (only the codes stay).
 
     A DuckDB Arrow batch stays allocated as long as any of its columns is referenced,
-    so each batch is copied out and dropped in turn. ``stream``: copy batches while
-    DuckDB still produces them (measured faster for a plain scan); else let DuckDB
-    build the whole result first (measured faster and lighter for a join). Columns in
-    ``encode`` are dictionary-encoded on the way (only the codes stay).
+    so each batch is copied out and dropped in turn.
     """
     nums: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
     texts: dict[str, list[pa.Array]] = {k: [] for k in text}
     codes: dict[str, list[pa.Array]] = {k: [] for k in encode}
-    for batch in _batches(con, sql, stream):
+    for batch in batches:
         for k, dtype in numeric.items():
             nums[k].append(np.array(batch.column(k).to_numpy(zero_copy_only=False), dtype))
         for k in text:
@@ -99,7 +97,7 @@ def collect(
     for k in text:
         out.text[k] = pa.chunked_array(texts.pop(k), pa.string())
     for k in encode:
-        out.codes[k] = _unify(codes.pop(k))
+        out.codes[k] = unify_codes(codes.pop(k))
         release_arrow_memory()
     return out
 
@@ -128,7 +126,8 @@ def release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _unify(parts: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
+def unify_codes(parts: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary-encoded parts -> int32 codes into one dictionary (values first-seen)."""
     if not parts:
         return np.empty(0, np.int32), pa.array([], pa.string())
     chunks = pa.chunked_array(parts).unify_dictionaries().chunks

@@ -16,9 +16,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
-from deliverydags.ledger.duck import Columns, collect, ndjson
-from deliverydags.receipt_columns import SealedColumns, sealed_columns
+from deliverydags.column_seal import SealedCopy
+from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, ndjson
+from deliverydags.ledger.duck import Columns, collect
+from deliverydags.receipt_columns import sealed_columns
 
 # The columnar copy in the NDJSON's column names and types.
 _FROM_COLUMNS = (
@@ -148,7 +149,7 @@ def read_receipts(
 def _collect_or_none(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    columns: SealedColumns | None,
+    columns: SealedCopy | None,
     sql: str,
     **kw: Any,
 ) -> Columns | None:
