@@ -44,9 +44,8 @@ SENDS_FORMAT_VERSION = 1
 def ndjson(path: Path, columns: dict[str, str]) -> str:
     """SQL for reading ``columns`` of an NDJSON file.
 
-    ignore_errors: a line that is not JSON (k6 console chatter, a torn last line) or is
-    longer than DuckDB's maximum_object_size (16 MB) reads as all NULLs. Values are
-    cast the DuckDB way (e.g. "seq": "5" reads as 5).
+    ignore_errors: a line that is not a JSON object (k6 console chatter, a torn last
+    line) reads as all NULLs. Values are cast the DuckDB way (e.g. "seq": "5" reads as 5).
     """
     cols = ", ".join(f"{k}: '{v}'" for k, v in columns.items())
     lit = "'" + str(path).replace("'", "''") + "'"
