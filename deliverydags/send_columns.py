@@ -57,8 +57,8 @@ NO_SENDS = (
 # Beyond year 2255 in ms: sent_ms * 10**6 would overflow int64 ns.
 _MAX_SENT_MS = 9e12
 NUMERIC = {
+    "foreign": np.bool_,  # an id without the prefix (first: the copy's reader checks it first)
     "ok": np.bool_,  # all fields present and of the right type
-    "foreign": np.bool_,  # an id without the prefix
     "h": np.uint64,  # hash of the id
     "seq": np.int64,
     "sent_ms": np.float64,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,31 +57,18 @@ def collect(
     encode: Sequence[str] = (),
     stream: bool = False,
 ) -> Columns:
-    """Run ``sql`` and copy its columns out of DuckDB's Arrow batches (``copy_out``).
-
-    ``stream``: copy batches while DuckDB still produces them (measured faster for a
-    plain scan); else let DuckDB build the whole result first (measured faster and
-    lighter for a join).
-    """
-    return copy_out(_batches(con, sql, stream), numeric, text, encode)
-
-
-def copy_out(
-    batches: Iterable[pa.RecordBatch],
-    numeric: dict[str, type],
-    text: Sequence[str] = (),
-    encode: Sequence[str] = (),
-) -> Columns:
-    """The columns of ``batches``: ``numeric`` ones into numpy, ``text`` ones as Arrow
-    strings, ``encode`` ones dictionary-encoded (only the codes stay).
+    """Run ``sql`` and copy its columns out of DuckDB's Arrow batches.
 
     A DuckDB Arrow batch stays allocated as long as any of its columns is referenced,
-    so each batch is copied out and dropped in turn.
+    so each batch is copied out and dropped in turn. ``stream``: copy batches while
+    DuckDB still produces them (measured faster for a plain scan); else let DuckDB
+    build the whole result first (measured faster and lighter for a join). Columns in
+    ``encode`` are dictionary-encoded on the way (only the codes stay).
     """
     nums: dict[str, list[np.ndarray]] = {k: [] for k in numeric}
     texts: dict[str, list[pa.Array]] = {k: [] for k in text}
     codes: dict[str, list[pa.Array]] = {k: [] for k in encode}
-    for batch in batches:
+    for batch in _batches(con, sql, stream):
         for k, dtype in numeric.items():
             nums[k].append(np.array(batch.column(k).to_numpy(zero_copy_only=False), dtype))
         for k in text:

@@ -104,8 +104,7 @@ def _read_copy(run_dir: Path) -> SendLines | None:
     copy, prefix = found
     cols = Columns(num={}, text={}, codes={})
     try:
-        names = ["foreign", *(k for k in NUMERIC if k != "foreign"), *TEXT, *ENCODED]
-        for name, column in copy.columns(names):
+        for name, column in copy.columns([*NUMERIC, *TEXT, *ENCODED]):  # "foreign" first
             if name == "foreign":
                 if pc.any(column).as_py():
                     return None
