@@ -1,9 +1,13 @@
 """Append-only NDJSON file with group commit.
 
 Callers append a buffer and await a future that resolves once the buffer is written and
-fdatasync'ed. While one write+fdatasync runs (in a worker thread, so the event loop keeps
-serving), later appends pile up and go to disk together in the next one: under load many
-POSTs share a single fdatasync, which keeps both throughput and the ack latency up.
+fdatasync'ed. The write runs from the event loop one callback after the first append, so
+every POST handled in the same loop iteration shares its fdatasync; POSTs that arrive
+while it runs wait in their sockets and share the next one. Writing in the loop itself,
+not in a worker thread: on a VM every hand-off to a thread and back costs two thread
+wake-ups, ~0.25 ms of CPU per write (measured on the EPYC VM), more than write and
+fdatasync together; at the few hundred small POSTs/s of a soak that was the bulk of the
+collector's cost of accounting.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -29,9 +32,8 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self._chunks: list[bytes] = []
         self._waiters: list[tuple[asyncio.Future[None], int]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flush_scheduled = False
         self._failed: OSError | None = None
-        self._io = ThreadPoolExecutor(1, thread_name_prefix=f"journal-{path.name}")
 
     @property
     def healthy(self) -> bool:
@@ -46,50 +48,41 @@ class Journal:
             return done
         self._chunks.append(data)
         self._waiters.append((done, records))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return done
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        chunks, waiters = self._chunks, self._waiters
+        self._chunks, self._waiters = [], []
+        if not waiters:
+            return
         try:
-            while self._chunks:
-                chunks, waiters = self._chunks, self._waiters
-                self._chunks, self._waiters = [], []
-                try:
-                    await loop.run_in_executor(self._io, self._write_sync, b"".join(chunks))
-                except OSError as exc:
-                    log.error("write to %s failed: %s", self.path, exc)
-                    self._failed = exc
-                    # Also those queued meanwhile: nothing after a torn write may be acked.
-                    waiters += self._waiters
-                    self._chunks, self._waiters = [], []
-                    for done, _ in waiters:
-                        if not done.done():
-                            done.set_exception(JournalError(f"{self.path.name}: {exc}"))
-                    continue
-                for done, records in waiters:
-                    self.committed += records
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._flusher = None
-
-    def _write_sync(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.fdatasync(self._fd)
+            view = memoryview(b"".join(chunks))
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            log.error("write to %s failed: %s", self.path, exc)
+            self._failed = exc  # nothing after a torn write may be acked
+            for done, _ in waiters:
+                if not done.done():
+                    done.set_exception(JournalError(f"{self.path.name}: {exc}"))
+            return
+        for done, records in waiters:
+            self.committed += records
+            if not done.done():
+                done.set_result(None)
 
     async def close(self) -> None:
-        """Let queued writes finish, fsync, close the file."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        """Write what is queued, fsync, close the file."""
+        self._flush()
         try:
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
-            self._io.shutdown(wait=True)
 
 
 def _recover(path: Path) -> int:
