@@ -25,6 +25,12 @@ def write_seal(run_dir: Path, seal_name: str, ndjson_name: str, **fields: Any) -
     tmp.replace(run_dir / seal_name)
 
 
+def remove_copy(run_dir: Path, seal_name: str, copy_name: str) -> None:
+    """Remove a copy and its seal (the seal first: a copy without one is never read)."""
+    for name in (seal_name, copy_name):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
 def read_seal(run_dir: Path, seal_name: str, ndjson_name: str, version: int) -> dict | None:
     """The seal, or None when there is none of ``version`` that matches the NDJSON now."""
     try:
@@ -56,9 +62,7 @@ class SealedCopy:
     def reader(self) -> pa.RecordBatchReader:
         source = pa.OSFile(str(self.path))
         try:
-            stream = pa.ipc.open_stream(source)
-            if not stream.schema.equals(self.schema):
-                raise ValueError(f"{self.path.name}: unexpected schema {stream.schema}")
+            stream = self._open(source)
         except BaseException:
             source.close()
             raise
@@ -80,15 +84,19 @@ class SealedCopy:
         is kept: then only one column's pages are ever resident). ValueError when the
         copy does not hold what the seal says."""
         for name in names:
-            stream = pa.ipc.open_stream(pa.memory_map(str(self.path)))
-            if not stream.schema.equals(self.schema):
-                raise ValueError(f"{self.path.name}: unexpected schema {stream.schema}")
+            stream = self._open(pa.memory_map(str(self.path)))
             column = stream.read_all().column(name)
             del stream
             if len(column) != self.records:
                 raise ValueError(f"{self.path.name}: {len(column)} rows, sealed {self.records}")
             yield name, column
             del column
+
+    def _open(self, source: pa.NativeFile) -> pa.ipc.RecordBatchStreamReader:
+        stream = pa.ipc.open_stream(source)
+        if not stream.schema.equals(self.schema):
+            raise ValueError(f"{self.path.name}: unexpected schema {stream.schema}")
+        return stream
 
     @property
     def complete(self) -> bool:

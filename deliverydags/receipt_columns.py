@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from deliverydags.column_seal import SealedCopy, read_seal, write_seal
+from deliverydags.column_seal import SealedCopy, read_seal, remove_copy, write_seal
 from deliverydags.formats import RECEIPTS_FILE
 
 COLUMNS_FILE = RECEIPTS_FILE.removesuffix(".ndjson") + ".arrows"
@@ -144,8 +144,7 @@ def _batch(
 
 
 def discard(run_dir: Path) -> None:
-    for name in (SEAL_FILE, COLUMNS_FILE):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+    remove_copy(run_dir, SEAL_FILE, COLUMNS_FILE)
 
 
 def sealed_columns(run_dir: Path) -> SealedCopy | None:

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deliverydags.column_seal import SealedCopy, read_seal, write_seal
+from deliverydags.column_seal import SealedCopy, read_seal, remove_copy, write_seal
 from deliverydags.formats import SENDS_FILE, ndjson
 
 COLUMNS_FILE = SENDS_FILE.removesuffix(".ndjson") + ".arrows"
@@ -265,8 +265,7 @@ class SendCopier:
 
 
 def discard(run_dir: Path) -> None:
-    for name in (SEAL_FILE, COLUMNS_FILE):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+    remove_copy(run_dir, SEAL_FILE, COLUMNS_FILE)
 
 
 def sealed_send_columns(run_dir: Path) -> tuple[SealedCopy, str] | None:
