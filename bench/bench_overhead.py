@@ -13,8 +13,6 @@ two searches share the machine: sustained.py.
 
 from __future__ import annotations
 
-import os
-import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,13 +20,12 @@ from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
 
 import sustained  # bench/ is on sys.path when this script runs
+from soak_trial import judge, run_soak, trial_env
 from sustained import Trial
 
 from deliverydags import collector, target
-from deliverydags.k6run import run_k6
 from deliverydags.ledger import reconcile
 from deliverydags.send_columns import SendCopier
-from deliverydags.settings import K6_DIR
 
 # Given the target's URL and the trial's dir, a context yielding extra k6 args and env
 # (bench_monitoring.py: a Prometheus scraping the target, k6 remote-writing to it).
@@ -40,44 +37,21 @@ def trial(
 ) -> tuple[bool, str]:
     name = f"{'on' if accounting else 'off'}{'-mon' if monitor else ''}-{rate}-"
     run_dir = Path(tempfile.mkdtemp(prefix=name, dir=work))  # a rate gets several trials
-    env = {
-        **os.environ,
-        "DELIVERYDAGS_TARGET_TOKEN": secrets.token_hex(8),
-        "DELIVERYDAGS_CALLBACK_SECRET": secrets.token_hex(8),
-    }
+    env = trial_env()
     with (
         collector.start(out_dir=run_dir, env=env, discard=not accounting) as coll,
         target.start(out_dir=run_dir, env=env) as ref,
         monitor(ref.url, run_dir) if monitor else nullcontext(([], {})) as (k6_args, k6_env),
         closing(SendCopier(run_dir, f"{run_dir.name}-")) if accounting else nullcontext() as copier,
     ):
-        outcome = run_k6(
-            K6_DIR / "message_soak.js",
-            env={
-                **env,
-                "DD_TARGET_URL": ref.url,
-                "DD_RATE": str(rate),
-                "DD_DURATION_S": str(seconds),
-                "DD_RUN_ID": run_dir.name,
-                "DD_COLLECTOR_URL": coll.url,
-                "DD_ACCOUNTING": "on" if accounting else "off",
-                **k6_env,
-            },
-            extra_args=k6_args,
-            work_dir=run_dir,
-            timeout_s=seconds + 120,
-            log=lambda _m: None,
-            console_output=run_dir / "sends.ndjson",
-        )
+        outcome = run_soak(
+            run_dir, rate, seconds, env, ref.url, coll.url,
+            accounting=accounting, k6_args=k6_args, k6_env=k6_env,
+        )  # fmt: skip
         if copier is not None:
             copier.finish()
             time.sleep(3)  # let the last receipts in
-    values = (outcome.summary or {}).get("metrics", {})
-    planned = rate * seconds
-    dropped = values.get("dropped_iterations", {}).get("values", {}).get("count", 0)
-    errors = values.get("dd_errors", {}).get("values", {}).get("rate", 1.0)
-    ok = dropped <= planned * 0.01 and errors <= 0.001
-    note = f"dropped {dropped:.0f}/{planned}, not accepted {errors:.4%}"
+    ok, note, _ = judge(outcome, rate, seconds)
     if accounting:
         counts = reconcile(run_dir, (30.0,), close_ns=time.time_ns()).to_dict()["counts"]
         ok = ok and counts["delivered"] == counts["accepted"] > 0

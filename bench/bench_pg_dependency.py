@@ -20,10 +20,9 @@ from pathlib import Path
 
 import machine  # bench/ is on sys.path when a script here runs
 import psycopg2
+from soak_trial import judge, run_soak, trial_env
 
 from deliverydags import collector, target
-from deliverydags.k6run import run_k6
-from deliverydags.settings import K6_DIR
 from deliverydags.target.database import table_name
 
 
@@ -46,31 +45,13 @@ def trial(rate: int, seconds: int, db: bool, work: Path) -> str:
     if db:
         dsn = f"postgresql://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}"
         args += ["--postgres-dsn", dsn]
-    env = {
-        **os.environ,
-        "DELIVERYDAGS_TARGET_TOKEN": secrets.token_hex(8),
-        "DELIVERYDAGS_CALLBACK_SECRET": secrets.token_hex(8),
-    }
+    env = trial_env()
     try:
         with (
             collector.start(out_dir=run_dir, env=env, discard=True) as coll,
             target.start(out_dir=run_dir, env=env, extra_args=args) as ref,
         ):
-            outcome = run_k6(
-                K6_DIR / "message_soak.js",
-                env={
-                    **env,
-                    "DD_TARGET_URL": ref.url,
-                    "DD_RATE": str(rate),
-                    "DD_DURATION_S": str(seconds),
-                    "DD_RUN_ID": run_dir.name,
-                    "DD_COLLECTOR_URL": coll.url,
-                },
-                work_dir=run_dir,
-                timeout_s=seconds + 120,
-                log=lambda _m: None,
-                console_output=run_dir / "sends.ndjson",
-            )
+            outcome = run_soak(run_dir, rate, seconds, env, ref.url, coll.url)
     finally:
         if db:
             conn = psycopg2.connect(**pg)
@@ -78,16 +59,11 @@ def trial(rate: int, seconds: int, db: bool, work: Path) -> str:
             with conn.cursor() as cur:
                 cur.execute(f'DROP TABLE IF EXISTS "{table_name(prefix)}"')
             conn.close()
-    m = (outcome.summary or {}).get("metrics", {})
-    dur = m.get("http_req_duration", {}).get("values", {})
-    planned = rate * seconds
-    dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
-    errors = m.get("dd_errors", {}).get("values", {}).get("rate", 1.0)
-    ok = dropped <= planned * 0.01 and errors <= 0.001
+    ok, note, metrics = judge(outcome, rate, seconds)
+    dur = metrics.get("http_req_duration", {}).get("values", {})
     return (
         f"{'sustained' if ok else 'NOT sustained'}; answer p50 {dur.get('med', 0):.2f} ms, "
-        f"p95 {dur.get('p(95)', 0):.2f} ms; dropped {dropped:.0f}/{planned}, "
-        f"not accepted {errors:.4%}"
+        f"p95 {dur.get('p(95)', 0):.2f} ms; {note}"
     )
 
 
