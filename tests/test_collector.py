@@ -335,7 +335,7 @@ def test_journal_write_failure_fails_every_waiter(tmp_path: Path) -> None:
         assert not journal.healthy
         with pytest.raises(JournalError):
             await journal.append(b"c\n", 1)
-        await journal.close()
+        journal.close()
 
     asyncio.run(scenario())
     assert (tmp_path / RECEIPTS_FILE).read_bytes() == b""

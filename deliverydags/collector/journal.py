@@ -76,7 +76,7 @@ class Journal:
             if not done.done():
                 done.set_result(None)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Write what is queued, fsync, close the file."""
         self._flush()
         try:

@@ -105,8 +105,8 @@ class Collector:
 
     async def close(self) -> None:
         try:
-            await self._receipts.close()
-            await self._rejected.close()
+            self._receipts.close()
+            self._rejected.close()
             # Sealed only once every receipt is durably in receipts.ndjson, and only if
             # no write failed (a failed write may have left lines nobody acknowledged).
             if self._columns is not None and self._receipts.healthy:
