@@ -16,8 +16,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -70,10 +68,12 @@ TREND = f".venv/bin/deliverydags trend {EXAMPLE}"
 GATE = f".venv/bin/deliverydags gate {EXAMPLE}"
 AB = ".venv/bin/deliverydags ab --a 100000:99500 --b 100000:99310"
 PROD = (
-    "export DAGSTER_HOME=$PWD/.dagster-prod && mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/",
+    "export DAGSTER_HOME=$PWD/.dagster-prod && mkdir -p $DAGSTER_HOME "
+    "&& cp dagster.yaml $DAGSTER_HOME/",
     "export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=5432 DAGSTER_PG_USER=postgres "
     "DAGSTER_PG_PASSWORD= DAGSTER_PG_DB=test",
-    ".venv/bin/dagster-webserver -w workspace.yaml & .venv/bin/dagster-daemon run -w workspace.yaml",
+    ".venv/bin/dagster-webserver -w workspace.yaml "
+    "& .venv/bin/dagster-daemon run -w workspace.yaml",
 )
 TESTED = {DEMO, TESTS, UI, RUN, IMPORT, TREND, GATE, AB, *PROD}
 
