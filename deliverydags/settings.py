@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
-K6_DIR = Path(__file__).resolve().parent.parent / "k6"
+K6_DIR = Path(__file__).resolve().parent / "k6"  # package data: a wheel carries the scripts
 
 
 class ConfigError(ValueError):
