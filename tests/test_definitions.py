@@ -46,7 +46,10 @@ def test_nightly_schedule_runs_todays_partition_at_0210_utc() -> None:
     assert schedule.cron_schedule == "10 2 * * *"
     assert schedule.execution_timezone == "UTC"
     tick = datetime(2026, 11, 23, 2, 10, tzinfo=UTC)
-    requests = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    requests = schedule.evaluate_tick(context)
     assert [r.partition_key for r in requests.run_requests] == ["2026-11-23"]
 
 
@@ -78,7 +81,10 @@ def test_baseline_is_weekly_on_mondays_and_imports_backfill_in_one_run() -> None
     schedule = defs.resolve_schedule_def("weekly_baseline_schedule")
     assert schedule.cron_schedule == "0 6 * * 1" and schedule.execution_timezone == "UTC"
     tick = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday: last week, Mon 16 - Sun 22
-    requests = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    requests = schedule.evaluate_tick(context)
     assert [r.partition_key for r in requests.run_requests] == ["2026-11-16"]
     for name in ("imported_results", "baseline_snapshot"):
         policy = defs.resolve_assets_def(name).backfill_policy

@@ -4,6 +4,7 @@ import dagster as dg
 
 from deliverydags.assets.review import NIGHTLY_REVIEW
 from deliverydags.assets.soak import message_soak
+from deliverydags.partitions import latest_partition_schedule, nightly_partitions
 
 nightly_soak_job = dg.define_asset_job(
     "nightly_soak",
@@ -13,6 +14,6 @@ nightly_soak_job = dg.define_asset_job(
 )
 
 # Runs the latest partition, which with end_offset=1 is today's (see partitions.py).
-nightly_soak_schedule = dg.build_schedule_from_partitioned_job(
-    nightly_soak_job, hour_of_day=2, minute_of_hour=10, name="nightly_soak_schedule"
+nightly_soak_schedule = latest_partition_schedule(
+    nightly_soak_job, nightly_partitions, "10 2 * * *", "nightly_soak_schedule"
 )

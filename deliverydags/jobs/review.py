@@ -20,7 +20,7 @@ from deliverydags.assets.imports import imported_results
 from deliverydags.assets.review import NIGHTLY_REVIEW
 from deliverydags.assets.trend import trend_comparison
 from deliverydags.jobs.nightly import nightly_soak_job
-from deliverydags.partitions import nightly_partitions
+from deliverydags.partitions import latest_partition_schedule
 from deliverydags.resources import PagerDutyResource, ResultsStoreResource, SlackResource
 from deliverydags.resources.notify.dispatch import dispatch
 from deliverydags.resources.notify.messages import stale_alert
@@ -31,22 +31,16 @@ RECENT_DAYS = 7
 weekly_baseline_job = dg.define_asset_job(
     "weekly_baseline",
     selection=dg.AssetSelection.assets(baseline_snapshot),
-    partitions_def=weekly_partitions,
     description="The week's per-metric baseline (mean, std, median, n).",
 )
 
-weekly_baseline_schedule = dg.build_schedule_from_partitioned_job(
-    weekly_baseline_job,
-    day_of_week=1,
-    hour_of_day=6,
-    minute_of_hour=0,
-    name="weekly_baseline_schedule",
+weekly_baseline_schedule = latest_partition_schedule(
+    weekly_baseline_job, weekly_partitions, "0 6 * * 1", "weekly_baseline_schedule"
 )
 
 history_import_job = dg.define_asset_job(
     "history_import",
     selection=dg.AssetSelection.assets(imported_results),
-    partitions_def=nightly_partitions,
     description="Import recorded result files and k6 summaries into past nights (no k6).",
 )
 
@@ -80,7 +74,6 @@ def stale_results_sensor(
 nightly_review_job = dg.define_asset_job(
     "nightly_review",
     selection=dg.AssetSelection.assets(*NIGHTLY_REVIEW),
-    partitions_def=nightly_partitions,
     description="Trend, gate, A/B, windows and notifications of a night already measured.",
 )
 
