@@ -15,6 +15,7 @@ import orjson
 from deliverydags.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
 from deliverydags.cli_analysis import add_subcommands as add_analysis_commands
 from deliverydags.cli_analysis import dispatch as run_analysis
+from deliverydags.config import data_dir
 from deliverydags.k6run import K6Error
 from deliverydags.procs import ServiceError
 from deliverydags.report import markdown
@@ -42,7 +43,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", type=Path, help="write the result JSON here")
     p.add_argument(
-        "--work-dir", type=Path, default=Path("data/runs"), help="run files go below here"
+        "--work-dir",
+        type=Path,
+        help="run files go below here (default: $DELIVERYDAGS_DATA_DIR/runs, else data/runs)",
     )
     p.add_argument("--payload-bytes", type=int, default=256)
     p.add_argument(
@@ -93,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deliverydags: interrupted", file=sys.stderr)
         return EXIT_ABORTED
+    except Exception as exc:  # never exit 1 (a verdict) for a crash, nor a traceback wall
+        if os.environ.get("DELIVERYDAGS_DEBUG"):
+            raise
+        print(
+            f"deliverydags: unexpected {type(exc).__name__}: {_one_line(exc)} "
+            "(DELIVERYDAGS_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_SETUP
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:500] or "no message"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -106,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         variants=args.variants,
         collector_addr=os.environ.get("DELIVERYDAGS_COLLECTOR_ADDR", "127.0.0.1:0"),
         collector_url=os.environ.get("DELIVERYDAGS_COLLECTOR_URL") or None,
-        redis_url=args.redis_url,
+        redis_url=args.redis_url or os.environ.get("DELIVERYDAGS_REDIS_URL") or None,
         target_args=tuple(args.target_arg),
         gates=Gates(args.max_lost, args.max_failed, args.p95_ms, args.max_error_rate),
     )
@@ -114,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         os.environ.get("DELIVERYDAGS_TARGET_TOKEN") or None,
         os.environ.get("DELIVERYDAGS_CALLBACK_SECRET") or None,
     )
-    run_dir = args.work_dir / new_run_id()
+    run_dir = (args.work_dir or data_dir() / "runs").resolve() / new_run_id()
     result = run_check(
         settings, creds, run_dir, log=lambda m: print(m, file=sys.stderr, flush=True)
     )

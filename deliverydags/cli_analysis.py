@@ -102,6 +102,7 @@ def _arm(text: str) -> tuple[int, int]:
 def dispatch(args: argparse.Namespace) -> int:
     """Run a review command; errors become one line on stderr and exit 2."""
     from deliverydags.history_import import HistoryImportError
+    from deliverydags.store import StoreLockedError
 
     try:
         if args.command == "history":
@@ -111,16 +112,17 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.command == "ab":
             return _ab(args)
         return _gate(args)
-    except (UsageError, HistoryImportError) as exc:
+    except (UsageError, HistoryImportError, StoreLockedError) as exc:
         print(f"deliverydags {args.command}: {exc}", file=sys.stderr)
         return EXIT_SETUP
 
 
 def _store(args: argparse.Namespace) -> ResultsStore:
-    from deliverydags.resources.results import default_data_dir
+    from deliverydags.config import data_dir
     from deliverydags.store import ResultsStore
 
-    return ResultsStore(Path(args.data_dir or default_data_dir()) / "results.duckdb")
+    # A locked store is one line within seconds, not a minute's wait.
+    return ResultsStore(Path(args.data_dir or data_dir()) / "results.duckdb", lock_wait_s=2.0)
 
 
 def _write(path: Path | None, doc: Any) -> None:

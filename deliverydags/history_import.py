@@ -26,6 +26,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from deliverydags.analysis.metrics import extract_k6_metrics
 from deliverydags.review.nights import K6_SOURCE
@@ -37,6 +46,33 @@ _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 class HistoryImportError(ValueError):
     """A file cannot be imported; the message is one line naming the file."""
+
+
+class _Gate(BaseModel):
+    name: StrictStr
+    passed: bool
+
+
+class _Result(BaseModel):
+    """The fields of a result file that the review reads, with their contract v1 types:
+    checked before anything is stored, so a bad file is one line, not a traceback later."""
+
+    model_config = ConfigDict(extra="allow")
+    scenario: StrictStr = Field(min_length=1)
+    started_at: StrictStr
+    counts: dict[StrictStr, StrictInt]
+    gates: list[_Gate] = []
+    latency_ms: dict[StrictStr, StrictFloat | StrictInt | None] = {}
+    delivery_rate: StrictFloat | StrictInt | None = None
+
+
+def _check_result(doc: dict[str, Any], path: Path) -> None:
+    try:
+        _Result.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise HistoryImportError(f"{path}: {where}: {first['msg'].lower()}") from None
 
 
 @dataclass(frozen=True)
@@ -128,6 +164,7 @@ def read_recorded(path: Path, night: str | None = None, scenario: str = "message
     if kind == "result":
         if not doc.get("started_at"):
             raise HistoryImportError(f"{path}: result without started_at; cannot date it")
+        _check_result(doc, path)
         started = _utc_date(doc["started_at"], path)
         doc = result_document(doc, path)
         return Recorded(path, started, doc["scenario"], kind, "started_at", doc)

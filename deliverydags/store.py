@@ -4,6 +4,7 @@ the `load_test` pool (one run at a time) serialises the writers in Dagster."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,19 +62,30 @@ CREATE TABLE IF NOT EXISTS notifications (
 """
 
 # Another process holding the write lock (a parallel step of the same run) is waited
-# for, not failed on: writes take milliseconds.
+# for, not failed on: writes take milliseconds. The command line waits less.
 LOCK_WAIT_S = 60.0
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + LOCK_WAIT_S
+class StoreLockedError(RuntimeError):
+    """Another process holds the results store; the message is one line."""
+
+
+def _open(path: Path, read_only: bool, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_wait_s
     pause = 0.02
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            if "lock" not in str(exc).lower():
                 raise
+            if time.monotonic() > deadline:
+                holder = re.search(r"PID (\d+)", str(exc))
+                who = f"process {holder[1]}" if holder else "another process"
+                raise StoreLockedError(
+                    f"{path} is in use by {who} (DuckDB allows one writer): "
+                    "try again when it has finished"
+                ) from None
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
 
@@ -83,8 +95,9 @@ def _json(doc: Any) -> str:
 
 
 class ResultsStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = path
+        self.lock_wait_s = lock_wait_s
 
     @contextmanager
     def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -92,7 +105,7 @@ class ResultsStore:
             con = duckdb.connect()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = _open(self.path, read_only)
+            con = _open(self.path, read_only, self.lock_wait_s)
         try:
             if not read_only or not self.path.exists():
                 con.execute(SCHEMA)
@@ -312,6 +325,15 @@ class ResultsStore:
 
     def notified(self, key: str) -> bool:
         return bool(self._rows("SELECT 1 FROM notifications WHERE key = ?", [key]))
+
+    def open_pages(self) -> list[str]:
+        """Keys of the PagerDuty triggers sent and not resolved since (no ``resolve:<key>``)."""
+        rows = self._rows(
+            "SELECT key FROM notifications n WHERE channel = 'pagerduty' AND key LIKE 'pd:%' "
+            "AND NOT EXISTS (SELECT 1 FROM notifications r WHERE r.key = 'resolve:' || n.key) "
+            "ORDER BY sent_at, key"
+        )
+        return [r[0] for r in rows]
 
     def mark_notified(self, key: str, channel: str, detail: dict | None = None) -> None:
         with self._connect() as con:

@@ -11,7 +11,7 @@ from deliverydags.hooks import RunHook
 from deliverydags.k6run import K6Error
 from deliverydags.procs import ServiceError
 from deliverydags.resources import DeliveryTargetResource
-from deliverydags.runner import SetupError, run_check
+from deliverydags.runner import HarnessError, SetupError, run_check
 from deliverydags.settings import ConfigError, RunSettings
 
 SETUP_ERRORS = (ConfigError, SetupError, K6Error, ServiceError)
@@ -24,7 +24,11 @@ def setup_errors_fail_the_step(*more: type[Exception]) -> Iterator[None]:
     try:
         yield
     except (*SETUP_ERRORS, *more) as exc:
-        raise dg.Failure(str(exc), allow_retries=False) from None
+        # A harness failure voids the night: no result, so no check speaks of the target.
+        failed_for = "harness" if isinstance(exc, HarnessError) else "setup"
+        raise dg.Failure(
+            str(exc), metadata={"failed_for": failed_for}, allow_retries=False
+        ) from None
 
 
 def run_load(

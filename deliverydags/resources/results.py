@@ -1,19 +1,15 @@
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from deliverydags.config import DEFAULT_DATA_DIR
 from deliverydags.store import ResultsStore
-
-
-def default_data_dir() -> str:
-    return os.environ.get("DELIVERYDAGS_DATA_DIR", "data")
 
 
 class ResultsStoreResource(dg.ConfigurableResource):
     """Where nightly results (DuckDB) and each run's files are kept."""
 
-    data_dir: str = "data"
+    data_dir: str = DEFAULT_DATA_DIR
 
     @property
     def store(self) -> ResultsStore:

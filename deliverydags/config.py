@@ -1,0 +1,14 @@
+"""Settings read from the environment, and the defaults they fall back to: read here, used
+by the Dagster wiring and the command line alike."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "data"
+
+
+def data_dir() -> Path:
+    """Results (results.duckdb) and each run's files: $DELIVERYDAGS_DATA_DIR, else ./data."""
+    return Path(os.environ.get("DELIVERYDAGS_DATA_DIR") or DEFAULT_DATA_DIR)
