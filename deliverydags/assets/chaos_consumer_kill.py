@@ -10,11 +10,11 @@ to restart) until SIGCONT at release, so only XAUTOCLAIM can rescue its entries.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
 
+import psutil
 import redis
 from pydantic import Field
 
@@ -23,11 +23,13 @@ from deliverydags.chaos import (
     ChaosEnv,
     ChaosHook,
     ChaosTiming,
+    ProcessGone,
     chaos_asset,
-    consumer_pids,
+    consumer_processes,
     dlq_depth,
     gate,
     recovered_gate,
+    send_signal,
     stream_prefix,
 )
 from deliverydags.hooks import RunContext
@@ -73,32 +75,34 @@ class ConsumerKill(ChaosHook):
         self.sig = sig
         self.limit_s = limit_s
         self.min_pending = min_pending
-        self.victim: int | None = None
+        # The victim's Process object, never its bare pid: signals to it check that the
+        # pid still belongs to it (an exited consumer's pid may be reused).
+        self.victim: psutil.Process | None = None
 
     def inject(self, ctx: RunContext) -> None:
         if ctx.target is None:
             raise RuntimeError("no reference target process to kill a consumer of")
-        index, pending, pid = self._victim(ctx.target.pid)
+        index, pending, proc = self._victim(ctx.target.pid)
         self.mark_injected()
-        os.kill(pid, SIGNALS[self.sig])
-        self.victim = pid
+        send_signal(proc, SIGNALS[self.sig], f"consumer {index}")
+        self.victim = proc
         self.details.update(
-            signal=self.sig, consumer=index, killed_pid=pid, pending_at_kill=pending
+            signal=self.sig, consumer=index, killed_pid=proc.pid, pending_at_kill=pending
         )
-        ctx.log(f"chaos: sent {self.sig} to consumer {index} (pid {pid}, {pending} pending)")
+        ctx.log(f"chaos: sent {self.sig} to consumer {index} (pid {proc.pid}, {pending} pending)")
 
-    def _victim(self, target_pid: int) -> tuple[int, int, int]:
-        """(index, pending entries, pid) of the consumer holding the most entries."""
+    def _victim(self, target_pid: int) -> tuple[int, int, psutil.Process]:
+        """(index, pending entries, process) of the consumer holding the most entries."""
         deadline = time.monotonic() + VICTIM_WAIT_S
         best: tuple[int, int] = (-1, -1)
         while True:
-            pids = consumer_pids(target_pid)
-            if not pids:
+            procs = consumer_processes(target_pid)
+            if not procs:
                 raise RuntimeError("the target has no consumer processes (Redis mode?)")
             pending = self._pending_by_consumer()
-            best = max(((pending.get(i, 0), i) for i in pids), default=(0, -1))
+            best = max(((pending.get(i, 0), i) for i in procs), default=(0, -1))
             if best[0] >= self.min_pending or time.monotonic() >= deadline:
-                return best[1], best[0], pids[best[1]]
+                return best[1], best[0], procs[best[1]]
             time.sleep(0.005)
 
     def _pending_by_consumer(self) -> dict[int, int]:
@@ -116,11 +120,15 @@ class ConsumerKill(ChaosHook):
 
     def release(self, ctx: RunContext) -> None:
         if self.sig == "SIGSTOP" and self.victim is not None:
-            os.kill(self.victim, signal.SIGCONT)
+            try:
+                send_signal(self.victim, signal.SIGCONT, "the stopped consumer")
+            except ProcessGone as exc:  # killed meanwhile: nothing left to resume
+                if ctx is not None:  # None when close() releases after the run
+                    ctx.log(f"chaos: {exc}")
 
     def observe(self, ctx: RunContext) -> dict:
         assert ctx.target is not None
-        after = consumer_pids(ctx.target.pid)
+        after = consumer_processes(ctx.target.pid)
         log = Path(ctx.run_dir) / LOG_FILE
         text = log.read_text(errors="replace") if log.exists() else ""
         return {

@@ -36,7 +36,13 @@ from deliverydags.chaos.asset import (
     chaos_passed,
 )
 from deliverydags.chaos.hook import ChaosHook, ChaosTiming, gate, iso, recovered_gate
-from deliverydags.chaos.probes import consumer_pids, dlq_depth, stream_prefix
+from deliverydags.chaos.probes import (
+    ProcessGone,
+    consumer_processes,
+    dlq_depth,
+    send_signal,
+    stream_prefix,
+)
 from deliverydags.chaos.recovery import Recovery, measure
 from deliverydags.chaos.redis_server import RedisServer, RedisServerError, free_port
 
@@ -46,18 +52,20 @@ __all__ = [
     "ChaosEnv",
     "ChaosHook",
     "ChaosTiming",
+    "ProcessGone",
     "Recovery",
     "RedisServer",
     "RedisServerError",
     "chaos_asset",
     "chaos_metadata",
     "chaos_passed",
-    "consumer_pids",
+    "consumer_processes",
     "dlq_depth",
     "free_port",
     "gate",
     "iso",
     "measure",
     "recovered_gate",
+    "send_signal",
     "stream_prefix",
 ]

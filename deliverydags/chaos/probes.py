@@ -1,7 +1,9 @@
-"""Reading the reference target's state from outside: its DLQ, its consumer processes."""
+"""Reading the reference target's state from outside: its DLQ, its consumer processes;
+signalling those processes safely."""
 
 from __future__ import annotations
 
+import signal
 import urllib.request
 
 import psutil
@@ -32,10 +34,14 @@ def dlq_depth(
     raise RuntimeError(f"{target_url}/metrics has no dlq_depth")
 
 
-def consumer_pids(target_pid: int) -> dict[int, int]:
-    """Consumer index -> pid of the live consumer processes of the target ``target_pid``
-    (its children running ``python -m deliverydags.target.worker INDEX ...``)."""
-    out: dict[int, int] = {}
+class ProcessGone(RuntimeError):
+    """The process to signal has exited; ``str()`` is one line."""
+
+
+def consumer_processes(target_pid: int) -> dict[int, psutil.Process]:
+    """Consumer index -> the live consumer processes of the target ``target_pid`` (its
+    children running ``python -m deliverydags.target.worker INDEX ...``)."""
+    out: dict[int, psutil.Process] = {}
     for child in psutil.Process(target_pid).children():
         try:
             argv = child.cmdline()
@@ -45,8 +51,19 @@ def consumer_pids(target_pid: int) -> dict[int, int]:
             continue
         if WORKER_MODULE in argv:
             i = argv.index(WORKER_MODULE)
-            out[int(argv[i + 1])] = child.pid
+            out[int(argv[i + 1])] = child
     return out
+
+
+def send_signal(proc: psutil.Process, sig: signal.Signals, what: str) -> None:
+    """Signal ``proc``, never whatever process holds its pid now: psutil checks the pid's
+    create time against the one seen when ``proc`` was found (os.kill(pid) does not)."""
+    try:
+        proc.send_signal(sig)
+    except psutil.NoSuchProcess:
+        raise ProcessGone(
+            f"{what} (pid {proc.pid}) has exited: {sig.name} not sent to that pid"
+        ) from None
 
 
 def stream_prefix(target_args: tuple[str, ...] | list[str]) -> str:
