@@ -30,6 +30,13 @@ class Journal:
         self.lines_at_open = _recover(path)
         self.committed = 0  # records appended and durably on disk since open
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        # fdatasync makes the lines durable, not the names that lead to them: without
+        # these a crash can take the file (or the whole run directory) and every receipt
+        # already acknowledged. Done at every open: the collector cannot tell who created
+        # the directory, and three fsyncs at start cost nothing.
+        os.fsync(self._fd)
+        _sync_dir(path.parent)
+        _sync_dir(path.parent.parent)
         self._chunks: list[bytes] = []
         self._waiters: list[tuple[asyncio.Future[None], int]] = []
         self._flush_scheduled = False
@@ -83,6 +90,14 @@ class Journal:
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _recover(path: Path) -> int:

@@ -2,15 +2,29 @@
 
 The collector's hot path: one ``orjson.loads`` per POST, one pass over its receipts that
 checks types and builds the output (one ``orjson.dumps`` each), one joined buffer per POST.
+
+A receipt is admitted only within the contract's limits: ``id`` and ``stream`` strings of
+1 to 128 bytes (UTF-8), ``seq`` an integer 0 <= seq < 2**63 (a BIGINT, the type the
+ledger reads every seq as: a larger one can match no message sent), ``status``
+``delivered`` or ``failed``, ``delivered_at`` an RFC 3339 date-time with an offset.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+MAX_ID_BYTES = 128  # contract v1; the same bound for ``stream``
+MAX_SEQ = 2**63 - 1
+# RFC 3339 section 5.6 date-time; fromisoformat then checks the ranges (month 13, ...).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class Malformed(ValueError):
@@ -47,6 +61,7 @@ def encode(
     ids: list[str] = []
     delivered: list[bool] = []
     n = first_n
+    good_at = None  # a batch's receipts usually share delivered_at: check it once
     for item in items:
         try:
             rid = item["id"]
@@ -62,8 +77,13 @@ def encode(
             or type(seq) is not int
             or type(at) is not str
             or (status != "delivered" and status != "failed")
+            or not 0 <= seq <= MAX_SEQ
+            or not _short(rid)
+            or not _short(stream)
+            or (at != good_at and not _is_rfc3339(at))
         ):
             raise Malformed(f"receipt {n - first_n}: {_problem(item)}")
+        good_at = at
         record = {
             "n": n,
             "recv_ns": recv_ns,
@@ -83,6 +103,23 @@ def encode(
     return b"".join(lines), n - first_n
 
 
+def _short(text: str) -> bool:
+    """1 to MAX_ID_BYTES bytes of UTF-8 (32 characters are at most 128 bytes)."""
+    return 0 < len(text) <= 32 or 0 < len(text.encode()) <= MAX_ID_BYTES
+
+
+def _is_rfc3339(text: str) -> bool:
+    if _RFC3339.fullmatch(text) is None:
+        return False
+    if text[17:19] == "60":  # a leap second is RFC 3339; datetime has none
+        text = text[:17] + "59" + text[19:]
+    try:
+        datetime.fromisoformat(text.upper())  # 3.11 reads "Z"; not a lowercase "t"
+    except ValueError:
+        return False
+    return True
+
+
 def _problem(r: Any) -> str:
     """Say what is wrong with a receipt (slow path, only for the 400 answer)."""
     if not isinstance(r, dict):
@@ -90,7 +127,14 @@ def _problem(r: Any) -> str:
     for key, kind in (("id", str), ("stream", str), ("seq", int), ("delivered_at", str)):
         if type(r.get(key)) is not kind:
             return f"'{key}' missing or not {kind.__name__}"
-    return "'status' is not 'delivered' or 'failed'"
+    if r["status"] != "delivered" and r["status"] != "failed":
+        return "'status' is not 'delivered' or 'failed'"
+    if not 0 <= r["seq"] <= MAX_SEQ:
+        return "'seq' is not an integer from 0 to 2**63 - 1"
+    for key in ("id", "stream"):
+        if not _short(r[key]):
+            return f"'{key}' is not 1 to {MAX_ID_BYTES} bytes"
+    return "'delivered_at' is not an RFC 3339 date-time"
 
 
 def render_rejected(recv_ns: int, reason: str) -> bytes:

@@ -1,4 +1,18 @@
-"""The collector's HTTP service: verify, number and durably record delivery receipts."""
+"""The collector's HTTP service: verify, number and durably record delivery receipts.
+
+A POST is refused, in this order, before anything of its body is read (so a client
+without the secret cannot make the collector hold or inflate one):
+
+- ``X-Signature`` not of the exact form, or ``t`` outside the tolerance: 401;
+- a ``Content-Encoding`` (bodies are plain JSON; nothing is ever decompressed): 415;
+- a ``Content-Length`` over ``signing.MAX_BODY_BYTES``: 413.
+
+Then at most ``READ_SLOTS`` bodies are read at once, each within ``READ_TIMEOUT_S``; a
+chunked body stops being read at the cap (413), a slow one at the timeout (408). Then the
+HMAC (401) and the receipts (400). A 401 is counted ``bad_signature``; 400, 408, 413 and
+415 are ``malformed`` (the header passed, the body is not one the contract allows).
+Every refusal is a line in rejected.ndjson and a count in /v1/stats.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +24,7 @@ import time
 from pathlib import Path
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from deliverydags import signing
 from deliverydags.collector.journal import Journal, JournalError
@@ -21,8 +35,9 @@ from deliverydags.receipt_columns import ColumnWriter, discard
 log = logging.getLogger("deliverydags.collector")
 
 RECEIPTS_PATH = "/v1/receipts"
-# Batches can be large; a 413 would make the target retry the same batch forever.
-MAX_BODY_BYTES = 256 * 1024 * 1024
+MAX_BODY_BYTES = signing.MAX_BODY_BYTES  # the reference target never sends more
+READ_SLOTS = 16  # bodies read at once, each <= the cap (held twice while read() copies)
+READ_TIMEOUT_S = 10.0  # a trickled body cannot hold a read slot for longer
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -36,6 +51,7 @@ class Collector:
         # A restarted collector continues the run's numbering instead of repeating it.
         self._next_n = self._receipts.lines_at_open
         self.counts = {"bad_signature": 0, "malformed": 0}
+        self._read_slots = asyncio.Semaphore(READ_SLOTS)
         # The ledger's fast columnar copy; only a collector that records the whole file
         # can vouch for one, so a restarted collector writes none.
         self._columns: ColumnWriter | None = None
@@ -45,12 +61,24 @@ class Collector:
             self._columns = ColumnWriter(out_dir)
 
     async def post_receipts(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        signature = signing.parse(request.headers.get(signing.HEADER))
+        if signature is None:
+            return await self._refuse(request, "bad_signature", web.Response(status=401))
+        if hdrs.CONTENT_ENCODING in request.headers:
+            answer = web.Response(status=415, headers={hdrs.ACCEPT_ENCODING: "identity"})
+            return await self._refuse(request, "malformed", answer)
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return await self._refuse(request, "malformed", web.Response(status=413))
+        try:
+            async with self._read_slots, asyncio.timeout(READ_TIMEOUT_S):
+                body = await request.read()  # raises past client_max_size (the cap)
+        except web.HTTPRequestEntityTooLarge:
+            return await self._refuse(request, "malformed", web.Response(status=413))
+        except TimeoutError:
+            return await self._refuse(request, "malformed", web.Response(status=408))
         # No await from here to append(): arrival time, number and file order agree.
         recv_ns = time.time_ns()
-        if not signing.verify(
-            self._secret, request.headers.get(signing.HEADER), body, recv_ns / 1e9
-        ):
+        if not signing.matches(self._secret, signature, body):
             return await self._reject(recv_ns, "bad_signature", web.Response(status=401))
         columns: tuple[list[str], list[bool]] = ([], [])
         try:
@@ -83,6 +111,17 @@ class Collector:
             with contextlib.suppress(Exception):
                 self._columns.abandon()
             self._columns = None
+
+    async def _refuse(
+        self, request: web.Request, reason: str, answer: web.Response
+    ) -> web.Response:
+        """Refuse a POST whose body may be unread. A rest within the cap is left to aiohttp,
+        which reads and drops it so the connection stays usable; a larger or chunked one
+        closes the connection instead of being read."""
+        declared = request.content_length
+        if not request.content.is_eof() and (declared is None or declared > MAX_BODY_BYTES):
+            answer.force_close()
+        return await self._reject(time.time_ns(), reason, answer)
 
     async def _reject(self, recv_ns: int, reason: str, answer: web.Response) -> web.Response:
         self.counts[reason] += 1
@@ -153,7 +192,12 @@ async def serve(out_dir: Path, host: str, port: int, secret: bytes, discard: boo
         loop.add_signal_handler(sig, stop.set)
 
     collector = None if discard else Collector(out_dir, secret)
-    runner = web.AppRunner(build_app(collector), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    runner = web.AppRunner(
+        build_app(collector),
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+        auto_decompress=False,  # a compressed body is refused (415), never inflated
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, backlog=1024).start()

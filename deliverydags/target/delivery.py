@@ -43,8 +43,20 @@ class Poster:
         self._secret = secret
 
     async def post(self, url: str, receipts: list[dict[str, Any]]) -> str | None:
-        """None on a 2xx answer, else what went wrong."""
-        body = orjson.dumps(receipts[0] if len(receipts) == 1 else {"messages": receipts})
+        """None when every body got a 2xx answer, else what went wrong.
+
+        One body, or several in order when one would be over the collector's cap
+        (``signing.MAX_BODY_BYTES``: it answers 413 to more). A failure stops there; a
+        retry sends them all again, so bodies already acknowledged become duplicates,
+        which at-least-once allows.
+        """
+        for body in bodies(receipts):
+            error = await self._post_body(url, body)
+            if error is not None:
+                return error
+        return None
+
+    async def _post_body(self, url: str, body: bytes) -> str | None:
         headers = {
             "Content-Type": "application/json",
             signing.HEADER: signing.sign(self._secret, body),
@@ -58,6 +70,24 @@ class Poster:
                 return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def bodies(receipts: list[dict[str, Any]], limit: int = signing.MAX_BODY_BYTES) -> list[bytes]:
+    """The receipts as POST bodies of at most ``limit`` bytes each, in order: one receipt
+    alone, or ``{"messages": [...]}`` (byte for byte what orjson.dumps makes of it)."""
+    head, tail = b'{"messages":[', b"]}"
+    parts = [orjson.dumps(r) for r in receipts]
+    if len(parts) == 1:
+        return parts
+    groups: list[list[bytes]] = [[]]
+    size = len(head) + len(tail)
+    for part in parts:
+        if groups[-1] and size + 1 + len(part) > limit:
+            groups.append([])
+            size = len(head) + len(tail)
+        size += len(part) + (1 if groups[-1] else 0)
+        groups[-1].append(part)
+    return [g[0] if len(g) == 1 else head + b",".join(g) + tail for g in groups]
 
 
 def new_session() -> aiohttp.ClientSession:
