@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deliverydags.procs import kill_group
+from deliverydags.procs import kill_group, popen
 
 THRESHOLDS_CROSSED = 99
 INTERRUPTED = 105
@@ -124,6 +124,8 @@ def run_k6(
 ) -> K6Outcome:
     """Run ``script``; return its outcome, raise K6Error for anything but a finished run.
 
+    ``env`` is k6's whole environment (give it only the target token of our secrets).
+
     ``stop``, when set by another thread, ends the run like a Ctrl-C. A KeyboardInterrupt
     (Dagster's Terminate, Ctrl-C) stops k6 the same way and is re-raised.
     """
@@ -139,14 +141,13 @@ def run_k6(
     argv += [*extra_args, str(script)]
     run_env = {**env, "DD_SUMMARY_PATH": str(summary_path), "K6_NO_USAGE_REPORT": "true"}
     started = time.monotonic()
-    proc = subprocess.Popen(
+    proc = popen(  # its own group, and it dies with us
         argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=run_env,
         cwd=work_dir,
-        start_new_session=True,
     )
     out = _LogFilter(log)
     reader = threading.Thread(target=_pump, args=(proc, out), daemon=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 
-from deliverydags import collector, target
+from deliverydags import collector, procs, target
 from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE, SENDS_FORMAT_VERSION
 from deliverydags.hooks import HookReport, RunContext, RunHook
 from deliverydags.k6run import K6Error, K6Outcome, run_k6
@@ -69,6 +69,7 @@ def run_check(
     settings.validate()
     creds = _complete_secrets(settings, creds)
     run_dir.mkdir(parents=True, exist_ok=True)
+    procs.sweep_leftovers(log)  # a killed run's children must not load the target with ours
     run_id = run_dir.name
     started_at = _now_iso()
     aborted = False
@@ -77,7 +78,7 @@ def run_check(
         coll = collector.start(
             out_dir=run_dir,
             listen=settings.collector_addr,
-            env=_service_env(creds),
+            env=_collector_env(creds),
         )
         services.callback(coll.stop)
         log(f"collector listening on {coll.url}")
@@ -88,7 +89,7 @@ def run_check(
                 out_dir=run_dir,
                 redis_url=settings.redis_url,
                 extra_args=settings.target_args,
-                env=_service_env(creds),
+                env=_target_env(creds, settings.target_args),
             )
             services.callback(ref.stop)
             target_url = ref.url
@@ -207,10 +208,19 @@ def _complete_secrets(settings: RunSettings, creds: Secrets) -> Secrets:
     return creds
 
 
-def _service_env(creds: Secrets) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERYDAGS_")}
-    env["DELIVERYDAGS_TARGET_TOKEN"] = creds.target_token or ""
-    env["DELIVERYDAGS_CALLBACK_SECRET"] = creds.callback_secret or ""
+# Each child gets only its own secrets (procs.child_env adds the allowlisted rest).
+def _collector_env(creds: Secrets) -> dict[str, str]:
+    return {"DELIVERYDAGS_CALLBACK_SECRET": creds.callback_secret or ""}
+
+
+def _target_env(creds: Secrets, target_args: Sequence[str]) -> dict[str, str]:
+    env = {
+        "DELIVERYDAGS_TARGET_TOKEN": creds.target_token or "",
+        "DELIVERYDAGS_CALLBACK_SECRET": creds.callback_secret or "",
+    }
+    password = os.environ.get("PGPASSWORD")
+    if password is not None and any(a.startswith("--postgres-dsn") for a in target_args):
+        env["PGPASSWORD"] = password
     return env
 
 
@@ -218,8 +228,7 @@ def _k6_env(
     s: RunSettings, creds: Secrets, run_id: str, target_url: str, collector_url: str
 ) -> dict[str, str]:
     # Only what k6 needs: the callback secret is the collector's, never k6's.
-    keep = ("PATH", "HOME", "TMPDIR", "LANG")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env = procs.child_env()
     env.update(
         DELIVERYDAGS_TARGET_TOKEN=creds.target_token or "",
         DD_TARGET_URL=target_url,

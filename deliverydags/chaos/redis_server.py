@@ -16,6 +16,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from deliverydags.procs import child_env, popen
+
 START_TIMEOUT_S = 10.0
 
 
@@ -62,12 +64,14 @@ class RedisServer:
     def start(self) -> None:
         if self.alive():
             return
-        self.proc = subprocess.Popen(
+        # Its own group (a Ctrl-C of the run is not sent to it twice); it dies with us,
+        # also when restarted from a chaos hook's thread (see procs.popen).
+        self.proc = popen(
             self.argv(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C of the run is not sent to it twice
+            env=child_env(),  # no secrets
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,8 +21,9 @@ def start(
 ) -> procs.Service:
     """Run ``python -m deliverydags.collector`` writing into ``out_dir``; returns once READY.
 
-    ``env`` is the child's whole environment (``None``: inherit this one); it must hold
-    ``DELIVERYDAGS_CALLBACK_SECRET``. The log goes to ``out_dir/collector.log``; the URL to
+    ``env`` holds its one secret, ``DELIVERYDAGS_CALLBACK_SECRET`` (``None``: taken from
+    this process's environment), added to ``procs.child_env()``: nothing else of this
+    process's environment reaches it. The log goes to ``out_dir/collector.log``; the URL to
     give the target is ``service.url + "/v1/receipts"``. Raises ``procs.ServiceError``.
     """
     out_dir = Path(out_dir)
@@ -31,6 +33,11 @@ def start(
         "collector",
         "deliverydags.collector",
         args,
-        env=dict(env) if env is not None else None,
+        env=procs.child_env(env if env is not None else _own_secret()),
         log_path=out_dir / LOG_FILE,
     )
+
+
+def _own_secret() -> dict[str, str]:
+    secret = os.environ.get(SECRET_ENV)
+    return {SECRET_ENV: secret} if secret is not None else {}

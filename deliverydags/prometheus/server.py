@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
-from deliverydags.procs import _last_line, kill_group
+from deliverydags.procs import _last_line, child_env, kill_group, popen
 
 from .errors import PrometheusError
 
@@ -110,12 +110,12 @@ class PrometheusServer:
             "--log.level=warn",
         ]
         with open(self._log_path, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = popen(  # its own group, and it dies with us: never orphaned
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,  # its own group: stopped as a whole, never orphaned
+                env=child_env(),  # no secrets
             )
         try:
             ready = self._wait_ready()

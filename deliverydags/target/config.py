@@ -10,6 +10,7 @@ from typing import NoReturn
 
 TOKEN_ENV = "DELIVERYDAGS_TARGET_TOKEN"
 SECRET_ENV = "DELIVERYDAGS_CALLBACK_SECRET"
+REDIS_URL_ENV = "DELIVERYDAGS_REDIS_URL"
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1.
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
@@ -124,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     a = p.add_argument
     pos_int, pos_float = _positive(int), _positive(float)
     a("--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)")
-    a("--redis-url", help="Redis Streams broker; without it an in-process queue is used")
+    a(
+        "--redis-url",
+        help=f"Redis Streams broker (default: {REDIS_URL_ENV}, which keeps a password out of "
+        "argv); without either an in-process queue is used",
+    )
     a("--stream-prefix", default="dd", help="prefix of every Redis key this target uses")
     a("--consumers", type=pos_int, default=2, help="consumer processes (tasks when embedded)")
     a("--shards", type=pos_int, help="broker shards (default: one per consumer)")
@@ -189,7 +194,8 @@ def _postgres(ns: argparse.Namespace) -> PostgresSettings | None:
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
-    """Settings from ``argv`` and the two secrets from ``env``; exits 2 on bad flags."""
+    """Settings from ``argv``, the two secrets (and the Redis URL unless given) from
+    ``env``; exits 2 on bad flags."""
     ns = _parser().parse_args(list(argv))
     rates = tuple(getattr(ns, f"fault_{kind}") for kind in FAULT_KINDS)
     if sum(rates) > 1.0 + 1e-9:
@@ -203,7 +209,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     return Settings(
         host=ns.listen[0],
         port=ns.listen[1],
-        redis_url=ns.redis_url,
+        redis_url=ns.redis_url or env.get(REDIS_URL_ENV) or None,
         stream_prefix=ns.stream_prefix,
         consumers=ns.consumers,
         shards=ns.shards or ns.consumers,
