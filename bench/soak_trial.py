@@ -4,19 +4,19 @@ and the verdict every rate benchmark uses."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deliverydags import procs
 from deliverydags.k6run import K6Outcome, run_k6
 from deliverydags.settings import K6_DIR
 
 
 def trial_env() -> dict[str, str]:
-    """This process's environment plus a fresh target token and callback secret."""
+    """A fresh target token and callback secret (collector.start and target.start add the
+    allowlisted rest of the environment; nothing else of ours reaches them)."""
     return {
-        **os.environ,
         "DELIVERYDAGS_TARGET_TOKEN": secrets.token_hex(8),
         "DELIVERYDAGS_CALLBACK_SECRET": secrets.token_hex(8),
     }
@@ -37,8 +37,8 @@ def run_soak(
     """message_soak.js at ``rate`` for ``seconds``; send records go to sends.ndjson."""
     return run_k6(
         K6_DIR / "message_soak.js",
-        env={
-            **env,
+        env={  # k6 holds the target token only, never the callback secret
+            **procs.child_env({"DELIVERYDAGS_TARGET_TOKEN": env["DELIVERYDAGS_TARGET_TOKEN"]}),
             "DD_TARGET_URL": target_url,
             "DD_RATE": str(rate),
             "DD_DURATION_S": str(seconds),
