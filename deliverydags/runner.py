@@ -40,6 +40,11 @@ class SetupError(RuntimeError):
     """The run could not start or finish for a reason outside the target's delivery."""
 
 
+class HarnessError(SetupError):
+    """The harness itself (the collector) failed mid-run: the run is void, and its missing
+    receipts say nothing about the target."""
+
+
 @dataclass(frozen=True)
 class Secrets:
     target_token: str | None
@@ -68,6 +73,8 @@ def run_check(
     """
     settings.validate()
     creds = _complete_secrets(settings, creds)
+    # Absolute: k6 runs in run_dir, and the paths given to it must not depend on the cwd.
+    run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     procs.sweep_leftovers(log)  # a killed run's children must not load the target with ours
     run_id = run_dir.name
@@ -82,6 +89,10 @@ def run_check(
         )
         services.callback(coll.stop)
         log(f"collector listening on {coll.url}")
+        # Stops the load when the collector dies or stops recording (or ``stop`` is set).
+        watch = CollectorWatch(coll, stop)
+        services.callback(watch.close)
+        halt = watch.halt
         target_url = settings.target_url
         ref = None
         if target_url is None:
@@ -121,20 +132,23 @@ def run_check(
                 log=log,
                 binary=settings.k6_binary,
                 console_output=run_dir / SENDS_FILE,
-                stop=stop,
+                stop=halt,
             )
             ctx.load_ended_ns = time.time_ns()
             if not copier.finish():
                 log(f"no columnar copy of the sends ({copier.error}): the ledger parses them")
+            watch.raise_if_failed()
             aborted = outcome.interrupted or bool(stop and stop.is_set())
             if not aborted:
-                _wait_for_receipts(run_dir, settings.deadlines_s, log, stop)
+                _wait_for_receipts(run_dir, settings.deadlines_s, log, halt)
+                watch.raise_if_failed()
                 aborted = bool(stop and stop.is_set())
         except interrupts:
             log("interrupted: load stopped, counting the receipts already in")
             aborted = True
             outcome = outcome or K6Outcome(105, None, 0.0)
         close_ns = time.time_ns()
+        watch.check_now()  # a failure in the last moments voids the books too
         ctx.load_ended_ns = ctx.load_ended_ns or close_ns
         for hook in hooks:
             hook.after_load(ctx)
@@ -152,6 +166,81 @@ def run_check(
     )
     (run_dir / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return result
+
+
+class CollectorWatch:
+    """Asks the collector, every ``every_s``, whether it is alive and recording
+    (``/healthz``: 503 once a journal write failed). On the first failure it says why and
+    sets ``halt``, which stops k6 and the wait for receipts; ``halt`` is also set when
+    ``stop`` is. Without it, a dead collector's missing receipts would read as lost.
+    An exit or a 503 is a failure at once; an unanswered /healthz only ``MISSES`` times in
+    a row (a busy machine may be slow to answer)."""
+
+    MISSES = 4
+
+    def __init__(
+        self, service: procs.Service, stop: threading.Event | None, every_s: float = 0.5
+    ) -> None:
+        self._service = service
+        self._stop = stop
+        self._every_s = every_s
+        self.halt = threading.Event()
+        self.failure: str | None = None
+        self._misses = 0
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="collector-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._every_s):
+            if self._stop is not None and self._stop.is_set():
+                self.halt.set()
+            if self.failure is None and self._failing() is not None:
+                self.halt.set()
+
+    def _failing(self) -> str | None:
+        if self.failure is None:
+            problem = collector_failure(self._service)
+            unanswered = problem is not None and problem.startswith(UNANSWERED)
+            self._misses = self._misses + 1 if unanswered else 0
+            if problem is not None and (not unanswered or self._misses >= self.MISSES):
+                self.failure = problem
+        return self.failure
+
+    def check_now(self) -> None:
+        self._failing()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise HarnessError(
+                f"collector failed mid-run ({self.failure}): the run is void, "
+                "not a verdict on the target"
+            )
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+
+
+UNANSWERED = "/healthz unanswered"
+
+
+def collector_failure(service: procs.Service, timeout_s: float = 2.0) -> str | None:
+    """None while the collector runs and records; else what is wrong, in a few words."""
+    code = service.proc.poll()
+    if code is not None:
+        return f"it exited with status {code}"
+    try:
+        with urllib.request.urlopen(service.url + "/healthz", timeout=timeout_s) as resp:
+            resp.read(4096)
+    except urllib.error.HTTPError as exc:
+        return f"/healthz answered {exc.code}: it can no longer record receipts"
+    except (urllib.error.URLError, OSError) as exc:
+        if service.proc.poll() is not None:
+            return f"it exited with status {service.proc.returncode}"
+        return f"{UNANSWERED} ({getattr(exc, 'reason', exc)})"
+    return None
 
 
 def _hook_report(hook: RunHook, ctx: RunContext, result: dict) -> HookReport:
@@ -344,6 +433,7 @@ def _redact_url(url: str | None) -> str:
 
 __all__ = [
     "ConfigError",
+    "HarnessError",
     "K6Error",
     "Secrets",
     "ServiceError",
