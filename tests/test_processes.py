@@ -300,3 +300,16 @@ def test_the_chaos_redis_server_gets_no_secrets(
     environ = seen.read_text()
     assert "PATH=" in environ
     assert [k for k, v in SECRETS.items() if v in environ] == []
+
+
+def test_child_env_is_the_allowlist_plus_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_CTYPE", "C.UTF-8")
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("DAGSTER_HOME", "/somewhere")
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    env = procs.child_env({"DELIVERYDAGS_CALLBACK_SECRET": "own"})
+    assert env["LC_CTYPE"] == "C.UTF-8" and env["TZ"] == "UTC" and "PATH" in env
+    assert env["DELIVERYDAGS_CALLBACK_SECRET"] == "own"
+    rest = {k for k in env if not k.startswith("LC_")}
+    assert rest <= {*procs.ENV_ALLOWLIST, "DELIVERYDAGS_CALLBACK_SECRET"}, rest
