@@ -7,6 +7,7 @@ its base_url; what it received is asserted (method, channel, blocks, no repeats)
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -292,3 +293,153 @@ def test_gate_action_webhook_down_fails_its_check_not_the_decision(tmp_path: Pat
     assert result.asset_materializations_for_node("phase_gate")  # the decision stands
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and "failed after 2 tries: HTTP 502" in check.description
+
+
+@dataclass
+class BrokenAPI:
+    """Answers each request with the next of ``answers`` (the last one repeats):
+    ``bad_status_line``, ``truncated`` (Content-Length longer than the body sent) or ``ok``."""
+
+    answers: list[str]
+    paths: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def broken() -> Iterator[BrokenAPI]:
+    api = BrokenAPI(["ok"])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            api.paths.append(self.path)
+            answer = api.answers.pop(0) if len(api.answers) > 1 else api.answers[0]
+            self.close_connection = True
+            if answer == "bad_status_line":
+                self.wfile.write(b"NOT-HTTP garbage\r\n\r\n")
+                return
+            body = b'{"ok": true, "ts": "1.0", "status": "success", "dedup_key": "k"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) + 100 * (answer == "truncated")))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield api
+    server.shutdown()
+    server.server_close()
+
+
+SECRET_PATH, SECRET_QUERY = "/hooks/T0KEN-PATH", "token=T0KEN-QUERY"
+
+
+def assert_url_hidden(text: str) -> None:
+    assert "T0KEN" not in text and "/hooks" not in text and "/api" not in text, text
+
+
+@pytest.mark.parametrize("answer", ["bad_status_line", "truncated"])
+def test_broken_answers_are_retried_and_errors_name_only_the_host(
+    broken: BrokenAPI, answer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from deliverydags.resources.notify import NotificationError
+
+    caplog.set_level(logging.DEBUG)
+    url = f"{broken.url}{SECRET_PATH}?{SECRET_QUERY}"
+    pd = PagerDutyResource(routing_key="R", url=url, max_retries=2, backoff_s=0.01)
+    broken.answers = [answer, "ok"]
+    assert pd.trigger("k", "summary", {})["dedup_key"] == "k"  # the second try got through
+    assert len(broken.paths) == 2
+
+    broken.answers, broken.paths[:] = [answer], []
+    with pytest.raises(NotificationError) as exc:
+        pd.trigger("k", "summary", {})
+    line = str(exc.value)
+    kind = "BadStatusLine" if answer == "bad_status_line" else "IncompleteRead"
+    assert line == f"PagerDuty event to {broken.url} failed after 3 tries: broken answer ({kind})"
+    assert len(broken.paths) == 3
+    assert_url_hidden(line + caplog.text)
+
+
+def test_slack_broken_answer_is_retried_then_one_line(
+    broken: BrokenAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    from deliverydags.resources.notify import NotificationError
+
+    caplog.set_level(logging.DEBUG)
+    client = slack(f"{broken.url}{SECRET_PATH}/")
+    broken.answers = ["bad_status_line", "ok"]
+    assert client.post("hi", []) == "1.0"
+    assert broken.paths == [f"{SECRET_PATH}/api/chat.postMessage"] * 2
+
+    broken.answers, broken.paths[:] = ["bad_status_line"], []
+    with pytest.raises(NotificationError) as exc:
+        client.post("hi", [])
+    assert str(exc.value) == f"Slack at {broken.url} sent a broken answer (BadStatusLine)"
+    assert len(broken.paths) == 3
+    assert_url_hidden(str(exc.value) + caplog.text)
+
+
+def test_slack_broken_answer_fails_only_the_notification(week: Path, broken: BrokenAPI) -> None:
+    broken.answers = ["truncated"]
+    with dg.instance_for_test() as instance:
+        result = run_night(week, night(6), instance, slack=slack(broken.url + "/"))
+    assert materialized(result) == set(MEASUREMENTS)
+    line = failure(result)
+    assert line.startswith("Slack failed (") and "IncompleteRead" in line and "\n" not in line
+
+
+def test_blocks_stay_within_slack_limits() -> None:
+    from slack_sdk.models.blocks import HeaderBlock, SectionBlock
+
+    from deliverydags.resources.notify.messages import MAX_BLOCKS, Links, summary
+
+    gate = {"rollout": "r", "decision": "hold", "phase_before": "5%", "phase_after": "5%",
+            "nights_counted": [], "reasons": ["fine"]}  # fmt: skip
+    msg = summary(
+        night(0), "s" * 400, result_doc(night(0)), None, [gate] * (MAX_BLOCKS + 10),
+        {"verdict": "v" * 10_000}, None, Links("http://ui"),
+    )  # fmt: skip
+    blocks = msg.blocks
+    assert len(blocks) == MAX_BLOCKS
+    header = blocks[0]["text"]["text"]
+    assert len(header) == HeaderBlock.text_max_length and header.endswith("…")
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert max(map(len, texts)) <= SectionBlock.text_max_length
+    assert blocks[-1]["type"] == "context"
+    assert "message_soak?partition=" in blocks[-1]["elements"][0]["text"]  # the links stay
+    assert texts[-1].endswith("more block(s) not shown")
+    small = summary(night(0), "s", None, None, [], {"verdict": "v" * 10_000}, None, Links("u"))
+    (ab,) = [b for b in small.blocks if "*A/B*" in b.get("text", {}).get("text", "")]
+    assert len(ab["text"]["text"]) == SectionBlock.text_max_length
+    assert ab["text"]["text"].endswith("…")
+
+
+def test_pagerduty_resolved_once_by_the_next_green_night(tmp_path: Path, fake) -> None:
+    # Night 0's pages never get through (nothing to resolve), nights 1 and 2 page, night 3
+    # is green: it resolves exactly what nights 1 and 2 triggered, once.
+    rates = [0.9, 0.9, 0.9, 0.999, 0.999]
+    seed(tmp_path, [result_doc(night(i), rate=r) for i, r in enumerate(rates)])
+    events: dict[int, list[dict]] = {}
+    with dg.instance_for_test() as instance:
+        for i in (0, 1, 2, 3, 3, 4):
+            fake.status = 503 if i == 0 else 200
+            fake.requests.clear()
+            res = {"slack": slack(fake.url, token=None), "pagerduty": pagerduty(fake.url)}
+            result = run_night(tmp_path, night(i), instance, **res)
+            assert result.success == (i != 0)
+            events.setdefault(i, []).extend(posts(fake))
+    triggered = []
+    for i in (1, 2):  # a red night triggers its own pages and resolves nothing
+        assert events[i] and {e["event_action"] for e in events[i]} == {"trigger"}
+        assert all(e["dedup_key"].endswith(night(i)) for e in events[i])
+        triggered += [e["dedup_key"] for e in events[i]]
+    assert events[3] == [
+        {"routing_key": "R0UTING", "event_action": "resolve", "dedup_key": k} for k in triggered
+    ]  # once: the re-run of night 3 and night 4 resolve nothing more
+    assert events[4] == []

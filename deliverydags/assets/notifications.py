@@ -1,5 +1,6 @@
 """`nightly_notifications`: the night's Slack summary, one Slack message per new
-regression or gate change, PagerDuty for critical alerts; each sent at most once.
+regression or gate change, PagerDuty for critical alerts (resolved by the next green
+night); each sent at most once.
 
 Its own asset so that Slack or PagerDuty being down fails only this step: the night's
 measurements and decisions upstream are already materialized and stay so.
@@ -71,6 +72,7 @@ def nightly_notifications(
         windows if windows and windows.get("available") else None,
         links,
         chaos=() if summary_sent else chaos,
+        open_pages=store.open_pages(),
     )
     if chaos and summary_sent:
         outgoing.append(chaos_update(night, chaos, links))

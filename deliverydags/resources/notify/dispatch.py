@@ -72,6 +72,8 @@ def dispatch(
         try:
             if ch == "slack":
                 ref = slack.post(msg.text, msg.blocks, client)
+            elif msg.action == "resolve":
+                ref = str(pagerduty.resolve(msg.details["dedup_key"]).get("dedup_key", ""))
             else:
                 ref = str(pagerduty.trigger(msg.key, msg.text, msg.details).get("dedup_key", ""))
         except NotificationError as exc:

@@ -2,9 +2,11 @@
 
 - Slack: one summary per night and scenario; one message per new regression; one per
   gate change (promote or rollback).
-- PagerDuty (critical): delivery below 95 %, or a rollback.
+- PagerDuty (critical): delivery below 95 %, or a rollback; resolved by the scenario's
+  next green night (passed, nothing to page).
 
-A key is sent at most once, ever (recorded in the results store after a success).
+A key is sent at most once, ever (recorded in the results store after a success). Slack
+blocks are built with slack-sdk's Block Kit models, within Slack's limits.
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
 CRITICAL_DELIVERY_RATE = 0.95
-_SECTION_LIMIT = 2900  # Block Kit caps a section's text at 3000 characters
+# Slack rejects a message beyond these (invalid_blocks); slack-sdk's models know the first two.
+HEADER_LIMIT = HeaderBlock.text_max_length  # 150
+SECTION_LIMIT = SectionBlock.text_max_length  # 3000
+MAX_BLOCKS = 50
 
 
 @dataclass(frozen=True)
@@ -38,12 +53,29 @@ class Outgoing:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    action: Literal["trigger", "resolve"] = "trigger"  # PagerDuty's event_action
 
 
-def _section(text: str) -> dict[str, Any]:
-    if len(text) > _SECTION_LIMIT:
-        text = text[:_SECTION_LIMIT] + "\n…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=_fit(text, HEADER_LIMIT)))
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=_fit(text, SECTION_LIMIT)))
+
+
+def _blocks(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    """The message's blocks as JSON, at most MAX_BLOCKS: the last one (the links) is kept,
+    what does not fit before it is counted in a note. ``to_dict`` validates each."""
+    if len(blocks) > MAX_BLOCKS:
+        keep = MAX_BLOCKS - 2
+        note = _section(f"… {len(blocks) - keep - 1} more block(s) not shown")
+        blocks = [*blocks[:keep], note, blocks[-1]]
+    return [b.to_dict() for b in blocks]
 
 
 def _pct(value: float | None) -> str:
@@ -91,14 +123,14 @@ def _chaos_line(result: Mapping[str, Any]) -> str:
     )
 
 
-def _links_block(links: Links, night: str) -> dict[str, Any]:
+def _links_block(links: Links, night: str) -> ContextBlock:
     parts = []
     if links.soak_run_id:
         parts.append(f"<{links.run(links.soak_run_id)}|soak run>")
     if links.this_run_id and links.this_run_id != links.soak_run_id:
         parts.append(f"<{links.run(links.this_run_id)}|this run>")
     parts.append(f"<{links.asset('message_soak', night)}|message_soak {night}>")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]}
+    return ContextBlock(elements=[MarkdownTextObject(text=_fit(" · ".join(parts), SECTION_LIMIT))])
 
 
 def summary(
@@ -113,10 +145,7 @@ def summary(
     chaos: Sequence[Mapping[str, Any]] = (),
 ) -> Outgoing:
     """The night's one summary message; ``chaos``: the night's stored chaos results."""
-    blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{scenario} — {night}"}},
-        _section(_result_text(result)),
-    ]
+    blocks: list[Block] = [_header(f"{scenario} — {night}"), _section(_result_text(result))]
     if trend is not None:
         new = trend.get("regressions") or []
         lines = [_regression_line(r) for r in new] or ["No new regression."]
@@ -142,14 +171,14 @@ def summary(
         blocks.append(_section(text))
     if chaos:
         blocks.append(_section("*Chaos*\n" + "\n".join(_chaos_line(r) for r in chaos)))
-    blocks.append(_links_block(links, night))
+    blocks += [DividerBlock(), _links_block(links, night)]
     status = (result or {}).get("status", "no result")
     rate = _pct((result or {}).get("delivery_rate"))
     text = f"{scenario} {night}: {status}, delivery {rate}"
     if chaos:
         passed = sum(r.get("status") == "passed" for r in chaos)
         text += f"; chaos {passed}/{len(chaos)} passed"
-    return Outgoing(summary_key(scenario, night), "slack", text, blocks)
+    return Outgoing(summary_key(scenario, night), "slack", text, _blocks(blocks))
 
 
 def summary_key(scenario: str, night: str) -> str:
@@ -165,12 +194,12 @@ def chaos_update(night: str, chaos: Sequence[Mapping[str, Any]], links: Links) -
     """The night's chaos figures on their own, for chaos stored after the summary went."""
     passed = sum(r.get("status") == "passed" for r in chaos)
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Chaos — {night}"}},
+        _header(f"Chaos — {night}"),
         _section("*Chaos*\n" + "\n".join(_chaos_line(r) for r in chaos)),
         _links_block(links, night),
     ]
     text = f"chaos {night}: {passed}/{len(chaos)} passed"
-    return Outgoing(chaos_key(night, chaos), "slack", text, blocks)
+    return Outgoing(chaos_key(night, chaos), "slack", text, _blocks(blocks))
 
 
 def regression(scenario: str, row: Mapping[str, Any], links: Links) -> Outgoing:
@@ -185,7 +214,7 @@ def regression(scenario: str, row: Mapping[str, Any], links: Links) -> Outgoing:
         _links_block(links, row["confirmed_on"]),
     ]
     key = f"slack:regression:{scenario}:{row['metric']}:{row['detector']}:{row['night']}"
-    return Outgoing(key, "slack", text, blocks)
+    return Outgoing(key, "slack", text, _blocks(blocks))
 
 
 def gate_change(gate: Mapping[str, Any], links: Links) -> Outgoing:
@@ -203,7 +232,7 @@ def gate_change(gate: Mapping[str, Any], links: Links) -> Outgoing:
         f"{gate['decision']}:{gate['phase_after']}"
     )
     text = f"{gate['decision']}: {gate['phase_before']} -> {gate['phase_after']}"
-    return Outgoing(key, "slack", text, blocks)
+    return Outgoing(key, "slack", text, _blocks(blocks))
 
 
 def pages(
@@ -240,13 +269,41 @@ def pages(
     return out
 
 
+def resolve_key(page_key: str) -> str:
+    return f"resolve:{page_key}"
+
+
+def resolves(
+    night: str,
+    scenario: str,
+    result: Mapping[str, Any] | None,
+    gates: Sequence[Mapping[str, Any]],
+    open_pages: Sequence[str],
+) -> list[Outgoing]:
+    """PagerDuty resolves when ``night`` is green (passed, nothing to page): one for each
+    open incident (``open_pages``: trigger keys sent, not resolved) of this scenario from
+    an earlier night. The resolve carries the trigger's dedup key."""
+    if (result or {}).get("status") != "passed" or pages(night, scenario, result, gates):
+        return []
+    out = []
+    for key in open_pages:
+        _, page_scenario, page_night = key.rsplit(":", 2)  # pd:<kind>:...:<scenario>:<night>
+        if page_scenario == scenario and page_night < night:
+            text = f"{scenario} {night}: green again, resolving {key}"
+            resolve = Outgoing(
+                resolve_key(key), "pagerduty", text, details={"dedup_key": key}, action="resolve"
+            )
+            out.append(resolve)
+    return out
+
+
 def stale_alert(scenario: str, stale: Mapping[str, Any]) -> Outgoing:
     text = (
         f"No {scenario} result for {stale['night']}: due by {stale['due_at']} "
         f"(25 h after the night began), {stale['overdue_hours']:.1f} h overdue."
     )
     blocks = [_section(f":hourglass: *Stale night* — {text}")]
-    return Outgoing(f"slack:stale:{scenario}:{stale['night']}", "slack", text, blocks)
+    return Outgoing(f"slack:stale:{scenario}:{stale['night']}", "slack", text, _blocks(blocks))
 
 
 def plan(
@@ -259,9 +316,11 @@ def plan(
     windows: Mapping[str, Any] | None,
     links: Links,
     chaos: Sequence[Mapping[str, Any]] = (),
+    open_pages: Sequence[str] = (),
 ) -> list[Outgoing]:
-    """Everything the night may send, critical pages first."""
+    """Everything the night may send, critical pages (or their resolves) first."""
     out = pages(night, scenario, result, gates)
+    out += resolves(night, scenario, result, gates, open_pages)
     out.append(summary(night, scenario, result, trend, gates, ab, windows, links, chaos))
     out += [regression(scenario, r, links) for r in (trend or {}).get("regressions") or []]
     out += [gate_change(g, links) for g in gates if g["decision"] in ("promote", "rollback")]

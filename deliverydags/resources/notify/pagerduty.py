@@ -1,5 +1,6 @@
 """PagerDuty Events API v2: trigger an alert with a dedup key (PagerDuty folds repeats
-of one key into one incident; deliverydags also never sends a key twice)."""
+of one key into one incident; deliverydags also never sends a key twice), and resolve it
+with the same key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import dagster as dg
 import orjson
 
-from deliverydags.resources.notify.http import NotificationError, post_json
+from deliverydags.resources.notify.http import NotificationError, post_json, where
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
@@ -42,6 +43,14 @@ class PagerDutyResource(dg.ConfigurableResource):
                 "custom_details": details,
             },
         }
+        return self._send(event)
+
+    def resolve(self, dedup_key: str) -> dict[str, Any]:
+        """Resolve the incident a trigger with ``dedup_key`` opened."""
+        event = {"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+        return self._send(event)
+
+    def _send(self, event: dict[str, Any]) -> dict[str, Any]:
         reply = post_json(
             self.url,
             orjson.dumps(event),
@@ -53,4 +62,4 @@ class PagerDutyResource(dg.ConfigurableResource):
         try:
             return orjson.loads(reply.body) if reply.body else {}
         except orjson.JSONDecodeError:
-            raise NotificationError(f"PagerDuty at {self.url} answered non-JSON") from None
+            raise NotificationError(f"PagerDuty at {where(self.url)} answered non-JSON") from None

@@ -1,10 +1,14 @@
 """Slack through slack-sdk's WebClient: chat.postMessage with Block Kit, retries on
-connection errors, rate limits and server errors (exponential backoff)."""
+connection errors, broken answers (bad status line, truncated body), rate limits and
+server errors (exponential backoff)."""
 
 from __future__ import annotations
 
+import http.client
+import logging
 import random
 from typing import Any
+from urllib.error import URLError
 
 import dagster as dg
 from slack_sdk import WebClient
@@ -17,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
 
-from deliverydags.resources.notify.http import NotificationError
+from deliverydags.resources.notify.http import NotificationError, where
 
 _WHY = {
     "invalid_auth": "the token was refused",
@@ -27,6 +31,12 @@ _WHY = {
     "channel_not_found": "the channel does not exist or the app cannot see it",
     "not_in_channel": "the app is not in the channel",
 }
+
+# What slack-sdk retries by default, plus any broken HTTP answer (BadStatusLine ...).
+_TRANSPORT_ERRORS = [URLError, ConnectionResetError, http.client.HTTPException]
+# slack-sdk logs each retry with the request's full URL at INFO: keep only its warnings.
+_SDK_LOG = logging.getLogger(__name__ + ".sdk")
+_SDK_LOG.setLevel(logging.WARNING)
 
 
 class _ProportionalJitter(Jitter):
@@ -57,8 +67,9 @@ class SlackResource(dg.ConfigurableResource):
             token=self.token,
             base_url=self.base_url,
             timeout=self.timeout_s,
+            logger=_SDK_LOG,
             retry_handlers=[
-                ConnectionErrorRetryHandler(self.max_retries, interval),
+                ConnectionErrorRetryHandler(self.max_retries, interval, _TRANSPORT_ERRORS),
                 RateLimitErrorRetryHandler(self.max_retries),
                 ServerErrorRetryHandler(self.max_retries, interval),
             ],
@@ -77,12 +88,16 @@ class SlackResource(dg.ConfigurableResource):
             error = data.get("error") if isinstance(data, dict) else None
             if not error:
                 raise NotificationError(
-                    f"Slack answered HTTP {status} to chat.postMessage at {self.base_url}"
+                    f"Slack answered HTTP {status} to chat.postMessage at {where(self.base_url)}"
                 ) from None
             why = _WHY.get(error, "")
             raise NotificationError(
                 f"Slack refused chat.postMessage: {error}" + (f" ({why})" if why else "")
             ) from None
         except (SlackClientError, OSError) as exc:
-            raise NotificationError(f"Slack unreachable at {self.base_url}: {exc}") from None
+            raise NotificationError(f"Slack unreachable at {where(self.base_url)}: {exc}") from None
+        except http.client.HTTPException as exc:  # still broken after the retries
+            raise NotificationError(
+                f"Slack at {where(self.base_url)} sent a broken answer ({type(exc).__name__})"
+            ) from None
         return str(resp.get("ts", ""))

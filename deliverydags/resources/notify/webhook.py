@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import orjson
 
-from deliverydags.resources.notify.http import NotificationError, Reply, post_json
+from deliverydags.resources.notify.http import NotificationError, Reply, post_json, where
 from deliverydags.signing import HEADER, sign
 
 SECRET_ENV = "DELIVERYDAGS_ACTION_SECRET"
@@ -26,7 +26,8 @@ class ActionWebhookResource(dg.ConfigurableResource):
     def call(self, url: str, payload: dict[str, Any], idempotency_key: str) -> Reply:
         if not self.secret:
             raise NotificationError(
-                f"action webhook {url} not called: set {SECRET_ENV} (calls are always signed)"
+                f"action webhook {where(url)} not called: set {SECRET_ENV} "
+                "(calls are always signed)"
             )
         body = orjson.dumps(payload)
         headers = {HEADER: sign(self.secret.encode(), body), "Idempotency-Key": idempotency_key}
