@@ -26,6 +26,7 @@ from sustained import Trial
 from deliverydags import collector, target
 from deliverydags.ledger import reconcile
 from deliverydags.send_columns import SendCopier
+from deliverydags.target.allowlist import callback_args
 
 # Given the target's URL and the trial's dir, a context yielding extra k6 args and env
 # (bench_monitoring.py: a Prometheus scraping the target, k6 remote-writing to it).
@@ -40,7 +41,7 @@ def trial(
     env = trial_env()
     with (
         collector.start(out_dir=run_dir, env=env, discard=not accounting) as coll,
-        target.start(out_dir=run_dir, env=env) as ref,
+        target.start(out_dir=run_dir, env=env, extra_args=callback_args(coll.url)) as ref,
         monitor(ref.url, run_dir) if monitor else nullcontext(([], {})) as (k6_args, k6_env),
         closing(SendCopier(run_dir, f"{run_dir.name}-")) if accounting else nullcontext() as copier,
     ):

@@ -23,6 +23,7 @@ import psycopg2
 from soak_trial import judge, run_soak, trial_env
 
 from deliverydags import collector, target
+from deliverydags.target.allowlist import callback_args
 from deliverydags.target.database import table_name
 
 
@@ -49,7 +50,9 @@ def trial(rate: int, seconds: int, db: bool, work: Path) -> str:
     try:
         with (
             collector.start(out_dir=run_dir, env=env, discard=True) as coll,
-            target.start(out_dir=run_dir, env=env, extra_args=args) as ref,
+            target.start(
+                out_dir=run_dir, env=env, extra_args=[*args, *callback_args(coll.url)]
+            ) as ref,
         ):
             outcome = run_soak(run_dir, rate, seconds, env, ref.url, coll.url)
     finally:

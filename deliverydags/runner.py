@@ -30,6 +30,7 @@ from deliverydags.procs import ServiceError
 from deliverydags.run_gates import evaluate_gates
 from deliverydags.send_columns import SendCopier
 from deliverydags.settings import ConfigError, RunSettings
+from deliverydags.target.allowlist import callback_args
 
 Log = Callable[[str], None]
 SETTLE_S = 2.0  # after the last expected receipt, listen this long for trailing duplicates
@@ -99,7 +100,10 @@ def run_check(
             ref = target.start(
                 out_dir=run_dir,
                 redis_url=settings.redis_url,
-                extra_args=settings.target_args,
+                extra_args=[
+                    *settings.target_args,
+                    *callback_args(settings.collector_url or coll.url),  # its only callback
+                ],
                 env=_target_env(creds, settings.target_args),
             )
             services.callback(ref.stop)

@@ -14,7 +14,12 @@ REDIS_URL_ENV = "DELIVERYDAGS_REDIS_URL"
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1.
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
-{SECRET_ENV} (never from flags). Prints READY <url> once it serves."""
+{SECRET_ENV} (never from flags). Prints READY <url> once it serves.
+
+It POSTs receipts only to callback addresses it is told to trust: with no
+--allow-callback (or --callback-allow) every message is answered 400, since a
+message's callback_url is chosen by whoever holds the token. deliverydags run passes
+its collector's address."""
 
 
 class SetupError(Exception):
@@ -63,7 +68,10 @@ class Settings:
     retry_max_s: float = 5.0
     batch_size: int = 100
     batch_wait_ms: float = 5.0
-    callback_allow: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
+    # HOST:PORT endpoints, or (opted into) CIDRs / IPs / host names on any port. Empty:
+    # nothing may be called; an open loopback would let a token holder make the target
+    # POST to Dagster or Prometheus on the same host.
+    callback_allow: tuple[str, ...] = ()
     payload_limit: int = 65_536
     version_label: str | None = None
     claim_idle_s: float = 5.0
@@ -120,6 +128,14 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _endpoint(text: str) -> str:
+    from .allowlist import parse_endpoint  # here: allowlist imports SetupError from us
+
+    if parse_endpoint(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m deliverydags.target", description=DESCRIPTION)
     a = p.add_argument
@@ -139,7 +155,21 @@ def _parser() -> argparse.ArgumentParser:
     a("--retry-max-s", type=pos_float, default=5.0)
     a("--batch-size", type=pos_int, default=100)
     a("--batch-wait-ms", type=_non_negative_float, default=5.0)
-    a("--callback-allow", default="127.0.0.0/8,::1,localhost", help="CIDRs, IPs, host names")
+    a(
+        "--allow-callback",
+        action="append",
+        type=_endpoint,
+        default=[],
+        metavar="HOST:PORT",
+        help="a callback address receipts may be POSTed to (repeatable; deliverydags run "
+        "passes its collector's). Without any, every message is answered 400",
+    )
+    a(
+        "--callback-allow",
+        default="",
+        metavar="LIST",
+        help="comma-separated CIDRs, IPs or host names allowed on every port (default: none)",
+    )
     a("--payload-limit", type=pos_int, default=65_536, help="bytes of the encoded payload")
     a("--version-label", help="version reported by /healthz")
     a("--claim-idle-s", type=pos_float, default=5.0, help="idle time before reclaiming")
@@ -205,7 +235,8 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         raise SetupError(f"{TOKEN_ENV} is not set")
     if not secret:
         raise SetupError(f"{SECRET_ENV} is not set")
-    allow = tuple(part.strip() for part in ns.callback_allow.split(",") if part.strip())
+    listed = (part.strip() for part in ns.callback_allow.split(","))
+    allow = (*ns.allow_callback, *(part for part in listed if part))
     return Settings(
         host=ns.listen[0],
         port=ns.listen[1],

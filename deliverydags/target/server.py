@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .allowlist import NOTHING_ALLOWED
 from .api import Api
 from .broker import Broker, BrokerDown
 from .config import Settings, SetupError
@@ -66,6 +67,8 @@ async def serve(settings: Settings) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     log.info("serving on %s:%d (%s, %d consumers)", host, port, mode, settings.consumers)
     print(f"READY http://{host}:{port}", flush=True)
+    if not settings.callback_allow:  # not an error: said once, as the operator may mean it
+        log.warning(NOTHING_ALLOWED)
 
     await stop.wait()
     log.info("stopping")

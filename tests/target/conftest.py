@@ -22,6 +22,7 @@ from aiohttp import web
 
 from deliverydags import procs, signing
 from deliverydags.target import start
+from deliverydags.target.allowlist import callback_args
 
 TOKEN = "test-token-7d1f"
 SECRET = "test-secret-41c9"
@@ -225,8 +226,9 @@ TargetFactory = Callable[..., procs.Service]
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[TargetFactory]:
-    """``target(*args, redis_url=None, env=None)`` starts a target, stopped after the test."""
+def target(tmp_path: Path, receiver: Receiver) -> Iterator[TargetFactory]:
+    """``target(*args, redis_url=None, env=None)`` starts a target, stopped after the test;
+    like the harness with its collector, it may call back to this test's ``receiver`` only."""
     started: list[procs.Service] = []
 
     def factory(
@@ -235,7 +237,10 @@ def target(tmp_path: Path) -> Iterator[TargetFactory]:
         out_dir = tmp_path / f"target-{len(started)}"
         secrets = {"DELIVERYDAGS_TARGET_TOKEN": TOKEN, "DELIVERYDAGS_CALLBACK_SECRET": SECRET}
         service = start(
-            out_dir=out_dir, redis_url=redis_url, extra_args=args, env={**secrets, **(env or {})}
+            out_dir=out_dir,
+            redis_url=redis_url,
+            extra_args=[*callback_args(receiver.url), *args],
+            env={**secrets, **(env or {})},
         )
         started.append(service)
         return service

@@ -161,6 +161,8 @@ def _run_locked(target: TargetFactory, pg: dict, prefix: str, *flags: str) -> di
         "3",
         "--pg-breaker-cooldown-s",
         "4",
+        "--allow-callback",
+        "127.0.0.1:9",
         *flags,
     )
     cb = "http://127.0.0.1:9/receipts"  # receipts are not what this test looks at

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from deliverydags import procs
+from deliverydags.target.allowlist import callback_args
 
 from .conftest import SECRET, TOKEN, Receiver, messages, post_message
 
@@ -88,7 +89,7 @@ def test_signal_stops_cleanly(
     log = tmp_path / "target.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deliverydags.target", *args],
+            [sys.executable, "-m", "deliverydags.target", *args, *callback_args(receiver.url)],
             env={**os.environ, **SECRETS},
             stdout=subprocess.PIPE,
             stderr=err,

@@ -20,7 +20,11 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"DELIVERYDAGS_TARGET_TOKEN": TOKEN, "DELIVERYDAGS_CALLBACK_SECRET": SECRET}
     service = start(
         out_dir=tmp_path_factory.mktemp("contract"),
-        extra_args=["--payload-limit", str(PAYLOAD_LIMIT), "--version-label", "v-test"],
+        extra_args=[
+            *("--payload-limit", str(PAYLOAD_LIMIT), "--version-label", "v-test"),
+            *("--allow-callback", "127.0.0.1:9", "--allow-callback", "[::1]:9"),
+            *("--allow-callback", "localhost:9", "--allow-callback", "collector.internal:443"),
+        ],
         env=env,
     )
     yield service.url
@@ -28,7 +32,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def good(**changes: object) -> dict:
-    # Port 9 (discard) on loopback: allowlisted, and nobody listens there.
+    # Port 9 (discard) on loopback: allowed by the fixture, and nobody listens there.
     msg = {
         "id": "c-1",
         "stream": "c",
@@ -126,6 +130,12 @@ def test_payload_limit_is_413(api: str) -> None:
         "http://example.com/r",
         "http://localhost.example.com/r",
         "http://[::2]:80/r",
+        "http://127.0.0.1:3000/r",  # Dagster's port on the same host
+        "http://127.0.0.1:9090/api/v1/write",  # Prometheus'
+        "http://localhost:3000/",
+        "https://127.0.0.1/r",  # 443, not 9
+        "http://127.0.0.2:9/r",
+        "http://collector.internal/r",  # 80, not 443
     ],
 )
 def test_callback_host_not_allowlisted_is_400(api: str, url: str) -> None:
@@ -135,7 +145,14 @@ def test_callback_host_not_allowlisted_is_400(api: str, url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9/r", "https://127.1.2.3/r", "http://localhost:9/", "http://[::1]:9/"]
+    "url",
+    [
+        "http://127.0.0.1:9/r",
+        "http://localhost:9/",
+        "http://LOCALHOST.:9/",
+        "http://[::1]:9/",
+        "https://collector.internal/r",
+    ],
 )
 def test_allowlisted_callback_hosts(api: str, url: str) -> None:
     assert post_message(api, good(id=f"ok-{url}", callback_url=url))[0] == 202

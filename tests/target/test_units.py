@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from deliverydags.target.allowlist import Allowlist
+from deliverydags.settings import ConfigError
+from deliverydags.target.allowlist import Allowlist, callback_args
 from deliverydags.target.broker import LATENCY_BUCKETS, Tally, shard_of
 from deliverydags.target.config import FAULT_KINDS, FaultSettings, SetupError
 from deliverydags.target.faults import Faults
@@ -27,6 +28,33 @@ def test_allowlist_matches_networks_and_exact_names() -> None:
         assert "allowlist" in (allow.check(url) or "")
     with pytest.raises(SetupError):
         Allowlist(["300.1.2.3/8"])
+
+
+def test_allowlist_endpoints_allow_one_port_only() -> None:
+    allow = Allowlist(["127.0.0.1:8123", "[::1]:8123", "hooks.example.com:443"])
+    for url in ("http://127.0.0.1:8123/r", "http://[::1]:8123/", "https://hooks.example.com/x?t=1"):
+        assert allow.check(url) is None, url
+    for url in ("http://127.0.0.1:3000/", "http://127.0.0.1/", "http://hooks.example.com/x"):
+        assert "not on the allowlist" in (allow.check(url) or ""), url
+    assert Allowlist([]).empty
+    for bad in ("127.0.0.1:0", "host:port", "::1:80x"):
+        with pytest.raises(SetupError):
+            Allowlist([bad])
+
+
+def test_callback_args_name_the_collector_address() -> None:
+    assert callback_args("http://127.0.0.1:40123/receipts") == [
+        "--allow-callback",
+        "127.0.0.1:40123",
+    ]
+    assert callback_args("https://hooks.example.com/cb?token=x") == [
+        "--allow-callback",
+        "hooks.example.com:443",
+    ]
+    assert callback_args("http://[::1]:8/") == ["--allow-callback", "[::1]:8"]
+    with pytest.raises(ConfigError) as err:
+        callback_args("hooks.example.com/cb?token=s3cret")
+    assert "s3cret" not in str(err.value)
 
 
 def test_fault_draws_depend_on_seed_and_id_only() -> None:
