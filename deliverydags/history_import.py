@@ -30,6 +30,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -50,7 +51,7 @@ class HistoryImportError(ValueError):
 
 class _Gate(BaseModel):
     name: StrictStr
-    passed: bool
+    passed: StrictBool
 
 
 class _Result(BaseModel):
@@ -64,15 +65,53 @@ class _Result(BaseModel):
     gates: list[_Gate] = []
     latency_ms: dict[StrictStr, StrictFloat | StrictInt | None] = {}
     delivery_rate: StrictFloat | StrictInt | None = None
+    status: Literal["passed", "failed", "aborted"] | None = None
 
 
-def _check_result(doc: dict[str, Any], path: Path) -> None:
+class _Verdict(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ok: StrictBool
+
+
+class _K6Metric(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    # handleSummary: {"ok": bool}; --summary-export: a bare bool.
+    thresholds: dict[StrictStr, StrictBool | _Verdict] = {}
+
+
+class _K6Summary(BaseModel):
+    """What the import reads of a k6 summary (the statistics are read leniently)."""
+
+    model_config = ConfigDict(extra="allow")
+    metrics: dict[StrictStr, _K6Metric]
+
+
+def _check(model: type[BaseModel], doc: dict[str, Any], path: Path) -> None:
     try:
-        _Result.model_validate(doc)
+        model.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the file"
-        raise HistoryImportError(f"{path}: {where}: {first['msg'].lower()}") from None
+        where = ".".join(_where(doc, first)) or "the file"
+        msg = re.sub(r" or instance of \w+", "", first["msg"]).lower()  # our model's name
+        raise HistoryImportError(f"{path}: {where}: {msg}") from None
+
+
+def _where(doc: Any, error: Any) -> list[str]:
+    """The error's path in the file: pydantic's ``loc`` without the names it adds for the
+    members of a union (``delivery_rate.float``), with a missing field kept."""
+    loc, node, out = error["loc"], doc, []
+    for i, part in enumerate(loc):
+        if isinstance(node, dict):
+            present = part in node
+        else:
+            present = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not present:
+            if error["type"] == "missing" and i == len(loc) - 1:
+                out.append(str(part))
+            break
+        node = node[part]
+        out.append(str(part))
+    return out
 
 
 @dataclass(frozen=True)
@@ -164,11 +203,12 @@ def read_recorded(path: Path, night: str | None = None, scenario: str = "message
     if kind == "result":
         if not doc.get("started_at"):
             raise HistoryImportError(f"{path}: result without started_at; cannot date it")
-        _check_result(doc, path)
+        _check(_Result, doc, path)
         started = _utc_date(doc["started_at"], path)
         doc = result_document(doc, path)
         return Recorded(path, started, doc["scenario"], kind, "started_at", doc)
     if kind == "k6_summary":
+        _check(_K6Summary, doc, path)
         when, source = _summary_night(path, night)
         return Recorded(path, when, scenario, kind, source, k6_document(doc, scenario, path))
     raise HistoryImportError(

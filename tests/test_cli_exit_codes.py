@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "deliverydags")
 EXAMPLE = ROOT / "docs" / "examples" / "history" / "message_soak-2026-11-01.json"
@@ -47,6 +49,9 @@ def assert_one_line_exit_2(code: int, err: list[str], took: float, *expect: str)
         ({"scenario": None}, "scenario: input should be a valid string"),
         ({"gates": {"zero_loss": True}}, "gates: input should be a valid list"),
         ({"counts": {"lost": "none"}}, "counts.lost: input should be a valid integer"),
+        ({"delivery_rate": "high"}, "delivery_rate: input should be a valid number"),
+        ({"gates": [{"name": "zero_loss", "passed": "yes"}]}, "gates.0.passed: input should"),
+        ({"gates": [{"name": "zero_loss"}]}, "gates.0.passed: field required"),
     ],
 )
 def test_a_bad_history_file_is_one_line(tmp_path: Path, change: dict, expect: str) -> None:
@@ -56,6 +61,20 @@ def test_a_bad_history_file_is_one_line(tmp_path: Path, change: dict, expect: st
     code, err, took = cli("history", "import", str(bad), "--data-dir", "d", cwd=tmp_path)
     assert_one_line_exit_2(code, err, took, str(bad), expect)
     assert not (tmp_path / "d" / "results.duckdb").exists() or "imported" not in err[0]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expect"),
+    [
+        ({"http_req_duration": 5}, "metrics.http_req_duration: input should be a valid dict"),
+        ({"iterations": {"thresholds": ["rate>1"]}}, "metrics.iterations.thresholds: input"),
+    ],
+)
+def test_a_bad_k6_summary_is_one_line(tmp_path: Path, metrics: dict, expect: str) -> None:
+    bad = tmp_path / "summary-2026-11-01.json"
+    bad.write_text(json.dumps({"state": {"testRunDurationMs": 1000}, "metrics": metrics}))
+    code, err, took = cli("history", "import", str(bad), "--data-dir", "d", cwd=tmp_path)
+    assert_one_line_exit_2(code, err, took, str(bad), expect)
 
 
 def test_a_store_locked_by_another_process_is_one_line_at_once(tmp_path: Path) -> None:
