@@ -15,6 +15,31 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Two tiers. A module that needs servers, processes, k6 or sockets says so with
+# `pytestmark = pytest.mark.integration`; every other test is the unit tier
+# (`.venv/bin/pytest -m "not integration"`, under a minute), and is held to it: in a unit
+# test, starting a process or opening a network connection fails the test.
+class _NotAUnitTest(AssertionError):
+    pass
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise _NotAUnitTest(f"a unit test {what}: mark its module pytest.mark.integration")
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_stays_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    if request.node.get_closest_marker("integration") is None:
+        monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a process"))
+        monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection"))
+        monkeypatch.setattr(socket.socket, "connect_ex", _refuse("opened a connection"))
+        monkeypatch.setattr(socket.socket, "bind", _refuse("opened a server"))
+    yield
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2):

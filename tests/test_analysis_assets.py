@@ -349,6 +349,7 @@ def test_delivery_windows_from_run_files(tmp_path: Path, instance) -> None:
     assert m["available"] is False and "no per-message run files" in m["note"]
 
 
+@pytest.mark.integration  # a second process holds the store
 def test_store_waits_for_another_process_holding_the_write_lock(tmp_path: Path) -> None:
     """Parallel steps of the nightly run are separate processes; DuckDB lets one of them
     hold the file. A second one waits for the lock instead of failing."""

@@ -36,6 +36,8 @@ from deliverydags.store import ResultsStore
 from tests.conftest import ROOT
 from tests.test_analysis_assets import result_doc
 
+pytestmark = pytest.mark.integration
+
 FIRST = date(2025, 1, 1)
 NIGHTS = [(FIRST + timedelta(days=i)).isoformat() for i in range(365)]
 

@@ -18,6 +18,8 @@ from deliverydags.assets.soak import message_soak
 from deliverydags.resources import K6Resource
 from tests.conftest import run_cli, soak_resources
 
+pytestmark = pytest.mark.integration
+
 QUICK = ["--rate", "20", "--duration", "2", "--deadlines", "1,2,3"]
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from deliverydags.assets.chaos_memory import chaos_memory
 from deliverydags.store import ResultsStore
 from tests.conftest import soak_resources
+
+pytestmark = pytest.mark.integration
 
 NIGHT = "2026-11-22"
 LOAD = {"rate": 50.0, "duration_s": 16.0, "deadlines_s": [5.0, 10.0, 20.0]}

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(ROOT / ".venv" / "bin" / "deliverydags")
 USER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERYDAGS_")}
+# Short deadlines: unwatched, a broken collector's run would end in a zero_loss verdict.
+BROKEN_LOAD = ["--rate", "50", "--duration", "10", "--deadlines", "2,4,6"]
 README_RUN = [CLI, "run", "message_soak", "--rate", "20", "--duration", "3"]
 
 
@@ -111,7 +113,7 @@ def _name(p: psutil.Process) -> str:
 def _run_and_break_collector(tmp_path: Path, breaker) -> tuple[int, str, Path]:
     work = tmp_path / "runs"
     cli = subprocess.Popen(
-        [CLI, "run", "message_soak", "--rate", "50", "--duration", "30", "--work-dir", str(work)],
+        [CLI, "run", "message_soak", *BROKEN_LOAD, "--work-dir", str(work)],
         cwd=ROOT,
         env=USER_ENV,
         stdin=subprocess.DEVNULL,
@@ -182,7 +184,7 @@ def test_a_killed_collector_fails_the_asset_for_the_harness(tmp_path: Path) -> N
     resources = soak_resources(tmp_path)
     killer = threading.Thread(target=kill_the_collector, daemon=True)
     killer.start()
-    config = {"rate": 50.0, "duration_s": 30.0}
+    config = {"rate": 50.0, "duration_s": 10.0, "deadlines_s": [2.0, 4.0, 6.0]}
     result = dg.materialize(
         [message_soak],
         partition_key="2026-11-20",

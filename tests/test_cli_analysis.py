@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 
 import orjson
+import pytest
 
 from deliverydags.store import ResultsStore
 from tests.conftest import run_cli
 from tests.test_analysis_assets import night, result_doc, stepped_p95
+
+pytestmark = pytest.mark.integration
 
 
 def write(path: Path, doc: dict) -> Path:

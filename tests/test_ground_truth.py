@@ -16,11 +16,15 @@ import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from deliverydags import signing
 from deliverydags.ledger import reconcile
 from deliverydags.receipt_columns import sealed_columns
 from deliverydags.send_columns import sealed_send_columns
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
 
 SECRET = "ground-truth-secret"
 

@@ -783,6 +783,7 @@ JUNK = [
 ]
 
 
+@pytest.mark.integration  # 200 generated runs, ~50 s: the deep tier
 @given(runs())
 @settings(
     max_examples=200,

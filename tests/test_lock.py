@@ -49,7 +49,9 @@ def test_the_environment_is_the_lock() -> None:
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise AssertionError(f"{name} is locked but not installed: run scripts/install.sh")
+            raise AssertionError(
+                f"{name} is locked but not installed: run scripts/install.sh"
+            ) from None
         assert installed == version, (
             f"{name} {installed} is installed, the lock says {version}: run scripts/install.sh "
             "(or scripts/test.sh --latest on purpose)"

@@ -26,6 +26,8 @@ from deliverydags.assets.windows import delivery_windows
 from deliverydags.resources import PagerDutyResource, SlackResource
 from tests.test_analysis_assets import night, resources, result_doc, seed, stepped_p95
 
+pytestmark = pytest.mark.integration
+
 CHAIN = [trend_comparison, phase_gate, ab_comparison, delivery_windows, nightly_notifications]
 MEASUREMENTS = ("trend_comparison", "phase_gate", "ab_comparison", "delivery_windows")
 

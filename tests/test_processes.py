@@ -24,6 +24,8 @@ import pytest
 from deliverydags import procs
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.integration
+
 SECRETS = {
     "DELIVERYDAGS_SLACK_TOKEN": "xoxb-slack-0f1e2d",
     "DELIVERYDAGS_PAGERDUTY_ROUTING_KEY": "pd-routing-9a8b7c",

@@ -13,6 +13,8 @@ import pytest
 from deliverydags.assets.soak import message_soak
 from tests.conftest import ROOT, soak_resources
 
+pytestmark = pytest.mark.integration
+
 TINY = {"rate": 20.0, "duration_s": 3.0, "deadlines_s": [2.0, 4.0, 6.0]}
 
 

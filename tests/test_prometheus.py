@@ -21,6 +21,8 @@ from deliverydags.settings import RunSettings
 from deliverydags.store import ResultsStore
 from tests.conftest import soak_resources
 
+pytestmark = pytest.mark.integration
+
 NIGHT = "2026-11-21"
 SHORT = RunSettings(rate=40, duration_s=4, deadlines_s=(2.0, 4.0, 6.0))
 

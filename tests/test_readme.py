@@ -16,6 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -60,6 +64,7 @@ def explain(out: subprocess.CompletedProcess[str]) -> str:
 
 DEMO = "scripts/demo.sh"
 TESTS = "scripts/test.sh"
+UNIT = '.venv/bin/pytest -m "not integration"'
 UI = "DAGSTER_HOME=$PWD/.dagster .venv/bin/dagster dev -m deliverydags.definitions"
 RUN = ".venv/bin/deliverydags run message_soak --rate 50 --duration 5"
 EXAMPLE = "--data-dir data/example"
@@ -75,7 +80,7 @@ PROD = (
     ".venv/bin/dagster-webserver -w workspace.yaml "
     "& .venv/bin/dagster-daemon run -w workspace.yaml",
 )
-TESTED = {DEMO, TESTS, UI, RUN, IMPORT, TREND, GATE, AB, *PROD}
+TESTED = {DEMO, TESTS, UNIT, UI, RUN, IMPORT, TREND, GATE, AB, *PROD}
 
 
 def test_every_readme_command_is_run() -> None:
@@ -122,6 +127,14 @@ def test_run_then_review_commands_as_written() -> None:
     out = sh(AB, timeout_s=60)
     assert out.returncode == 0, explain(out)
     assert "B delivers worse than A" in out.stdout, explain(out)
+
+
+def test_unit_tier_as_written() -> None:
+    began = time.monotonic()
+    out = sh(UNIT, timeout_s=600)
+    assert out.returncode == 0, explain(out)
+    assert re.search(r"^\d+ passed, \d+ deselected", out.stdout.splitlines()[-1]), explain(out)
+    print(f"unit tier: {time.monotonic() - began:.0f} s")  # the goal is under a minute
 
 
 def test_demo_as_written() -> None:

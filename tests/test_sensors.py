@@ -24,6 +24,8 @@ from deliverydags.jobs.sensors import chaos_after_green_soak, deploy_change_sens
 from deliverydags.resources import DeliveryTargetResource
 from tests.conftest import soak_resources
 
+pytestmark = pytest.mark.integration
+
 NIGHT = "2026-11-21"
 TINY = {"rate": 40.0, "duration_s": 3.0, "deadlines_s": [2.0, 4.0, 6.0]}
 CHECKS = sorted(key.name for key in message_soak.check_keys)  # the gates and any others

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from deliverydags.assets.soak import GATE_CHECKS, message_soak
 from deliverydags.store import ResultsStore
 from tests.conftest import soak_resources
+
+pytestmark = pytest.mark.integration
 
 NIGHT = "2026-11-20"
 TINY = {"rate": 40.0, "duration_s": 4.0, "deadlines_s": [2.0, 4.0, 6.0]}

@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
 
 LONG = {"rate": 50.0, "duration_s": 120.0, "deadlines_s": [2.0, 4.0, 6.0]}
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
 from deliverydags.assets.chaos_redis_outage import chaos_redis_outage
 from tests.chaos.helpers import NIGHT
 from tests.chaos.test_consumer_kill import _no_orphans
 from tests.conftest import soak_resources
+
+pytestmark = pytest.mark.integration
 
 
 def _failure(asset: dg.AssetsDefinition, tmp_path: Path, config: dict, **target: str) -> str:

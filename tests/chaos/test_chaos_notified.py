@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
 from deliverydags.assets.notifications import nightly_notifications
@@ -16,6 +17,8 @@ from deliverydags.resources import PrometheusResource
 from tests.chaos.test_consumer_kill import BASE, TARGET
 from tests.test_analysis_assets import night, resources, result_doc, seed
 from tests.test_notify import fake, posts, slack  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_finished_chaos_run_sends_its_figures_to_slack_once(tmp_path: Path, fake) -> None:  # noqa: F811

@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from tests.test_analysis_assets import night, result_doc, seed
 from tests.test_notify import fake, posts, run_night, slack  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.integration
 
 
 def chaos_doc(n: str, scenario: str, status: str, **chaos: object) -> dict:

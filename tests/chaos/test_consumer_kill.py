@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 
 import psutil
+import pytest
 
 from deliverydags.assets.chaos_consumer_kill import CHECKS, chaos_consumer_kill
 from tests.chaos.helpers import checks, materialize, metadata, stored
+
+pytestmark = pytest.mark.integration
 
 NAME = "chaos_consumer_kill"
 # 200 ms batching windows: the victim always holds a batch it has not sent yet.

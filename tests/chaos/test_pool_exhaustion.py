@@ -16,6 +16,8 @@ import pytest
 from deliverydags.assets.chaos_pool_exhaustion import CHECKS, chaos_pool_exhaustion
 from tests.chaos.helpers import checks, materialize, metadata, stored
 
+pytestmark = pytest.mark.integration
+
 NAME = "chaos_pool_exhaustion"
 BASE = {
     "rate": 50.0,

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from deliverydags.assets.chaos_redis_outage import CHECKS, chaos_redis_outage
 from tests.chaos.helpers import checks, materialize, metadata, stored
 from tests.chaos.test_consumer_kill import _no_orphans
+
+pytestmark = pytest.mark.integration
 
 NAME = "chaos_redis_outage"
 

@@ -14,6 +14,8 @@ import pytest
 from deliverydags.assets.chaos_consumer_kill import ConsumerKill
 from deliverydags.chaos import ChaosTiming, ProcessGone, send_signal
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen]:

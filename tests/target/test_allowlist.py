@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from deliverydags.target import LOG_FILE, start
 
 from .conftest import SECRET, TOKEN, Loop, Receiver, TargetFactory, messages, post_message
+
+pytestmark = pytest.mark.integration
 
 
 def test_only_the_collectors_loopback_port_is_called(

@@ -26,6 +26,8 @@ from tests.target.conftest import (
     post_message,
 )
 
+pytestmark = pytest.mark.integration
+
 
 class Clock:
     def __init__(self) -> None:

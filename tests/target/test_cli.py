@@ -17,6 +17,8 @@ from deliverydags.target.allowlist import callback_args
 
 from .conftest import SECRET, TOKEN, Receiver, messages, post_message
 
+pytestmark = pytest.mark.integration
+
 SECRETS = {"DELIVERYDAGS_TARGET_TOKEN": TOKEN, "DELIVERYDAGS_CALLBACK_SECRET": SECRET}
 
 

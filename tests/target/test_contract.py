@@ -12,6 +12,8 @@ from deliverydags.target import start
 
 from .conftest import SECRET, TOKEN, Receiver, TargetFactory, call, metrics, post_message
 
+pytestmark = pytest.mark.integration
+
 PAYLOAD_LIMIT = 1024
 
 

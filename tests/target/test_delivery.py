@@ -19,6 +19,8 @@ from .conftest import (
     send_all,
 )
 
+pytestmark = pytest.mark.integration
+
 
 def wait_metrics(base: str, want: dict[str, float], timeout: float = 10.0) -> dict[str, float]:
     """Metrics once they show ``want`` (acks land just after the receipts)."""

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import Loop, Receiver, TargetFactory, messages, metrics, send_all
 
+pytestmark = pytest.mark.integration
+
 DELAY_S = 0.8
 RECEIPTS_PER_FAULT = {"drop": 0, "duplicate": 2, "delay": 1, "reorder": 1, "fail": 1, None: 1}
 

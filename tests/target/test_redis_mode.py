@@ -29,6 +29,8 @@ from .conftest import (
     send_all,
 )
 
+pytestmark = pytest.mark.integration
+
 
 def consumers_of(service: procs.Service) -> list[psutil.Process]:
     return [p for p in psutil.Process(service.pid).children() if p.is_running()]
