@@ -24,6 +24,8 @@ from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
 from deliverydags.procs import Service
 from deliverydags.receipt_columns import COLUMNS_FILE, SEAL_FILE, sealed_columns
 
+pytestmark = pytest.mark.integration  # the collector as a process
+
 SECRET = "collector-test-secret-4f9c2e"
 KEY = SECRET.encode()
 ENV = {**os.environ, SECRET_ENV: SECRET}
