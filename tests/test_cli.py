@@ -135,8 +135,11 @@ def _run_and_break_collector(tmp_path: Path, breaker) -> tuple[int, str, Path]:
 def _assert_void(code: int, err: str, run: Path) -> None:
     assert code == 2, err[-2000:]
     assert "Traceback" not in err
+    # Progress lines go to stderr too; the error is the one line of the CLI's own, last.
+    errors = [line for line in err.splitlines() if line.startswith("deliverydags:")]
+    assert len(errors) == 1, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith("deliverydags: collector failed mid-run"), last
+    assert last == errors[0] and last.startswith("deliverydags: collector failed mid-run"), last
     assert "not a verdict on the target" in last
     assert not (run / "result.json").exists()  # no result, so no zero_loss verdict
 
