@@ -121,8 +121,9 @@ def _store(args: argparse.Namespace) -> ResultsStore:
     from deliverydags.config import data_dir
     from deliverydags.store import ResultsStore
 
-    # A locked store is one line within seconds, not a minute's wait.
-    return ResultsStore(Path(args.data_dir or data_dir()) / "results.duckdb", lock_wait_s=2.0)
+    # A locked store is one line at once, not a minute's wait; half a second still lets a
+    # run's own write (milliseconds) finish first.
+    return ResultsStore(Path(args.data_dir or data_dir()) / "results.duckdb", lock_wait_s=0.5)
 
 
 def _write(path: Path | None, doc: Any) -> None:
