@@ -72,6 +72,7 @@ def test_a_wheel_runs_message_soak_from_anywhere(tmp_path: Path) -> None:
     # It ran the installed copy, not this checkout.
     installed = subprocess.run(
         [py, "-c", "import deliverydags; print(deliverydags.__file__)"],
+        cwd=elsewhere,
         capture_output=True,
         text=True,
         check=True,
