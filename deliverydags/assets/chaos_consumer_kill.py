@@ -19,18 +19,20 @@ import redis
 from pydantic import Field
 
 from deliverydags.chaos import (
-    ChaosConfig,
-    ChaosEnv,
     ChaosHook,
     ChaosTiming,
     ProcessGone,
-    chaos_asset,
     consumer_processes,
     dlq_depth,
     gate,
     recovered_gate,
     send_signal,
     stream_prefix,
+)
+from deliverydags.chaos.asset import (
+    ChaosConfig,
+    ChaosEnv,
+    chaos_asset,
 )
 from deliverydags.hooks import RunContext
 from deliverydags.target import LOG_FILE

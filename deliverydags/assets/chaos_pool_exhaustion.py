@@ -35,14 +35,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 
 from deliverydags.chaos import (
-    ChaosConfig,
-    ChaosEnv,
     ChaosHook,
-    chaos_asset,
     dlq_depth,
     gate,
     recovered_gate,
     stream_prefix,
+)
+from deliverydags.chaos.asset import (
+    ChaosConfig,
+    ChaosEnv,
+    chaos_asset,
 )
 from deliverydags.formats import SENDS_FILE, SENDS_FORMAT_VERSION
 from deliverydags.hooks import RunContext

@@ -19,16 +19,18 @@ import redis
 from pydantic import Field
 
 from deliverydags.chaos import (
-    ChaosConfig,
-    ChaosEnv,
     ChaosHook,
     ChaosTiming,
     RedisServer,
-    chaos_asset,
     dlq_depth,
     gate,
     recovered_gate,
     stream_prefix,
+)
+from deliverydags.chaos.asset import (
+    ChaosConfig,
+    ChaosEnv,
+    chaos_asset,
 )
 from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE
 from deliverydags.hooks import RunContext

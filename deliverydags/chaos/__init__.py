@@ -11,7 +11,8 @@ Adding a scenario (see assets/chaos_consumer_kill.py for a complete one):
    figures computed from the run's files after the ledger; ``gates(figures, ledger)`` returns
    the scenario's gates (build them with :func:`gate`, :func:`recovered_gate`).
    ``ctx.target`` is the reference target's process (``procs.Service``).
-2. Make the asset: ``chaos_asset(name="chaos_x", description=..., checks={gate name:
+2. Make the asset (the Dagster wiring, :mod:`deliverydags.chaos.asset`; this package
+   itself loads no Dagster): ``chaos_asset(name="chaos_x", description=..., checks={gate name:
    description}, hook=lambda config, env: MyHook(config.timing(), ...),
    config_type=MyConfig, broker="own_redis" | "target")``. ``MyConfig`` subclasses
    :class:`ChaosConfig` to change defaults (``recover_within_s``, ``hold_s``,
@@ -27,14 +28,6 @@ dlq and the fault's own figures; the asset's metadata repeats them as top-level 
 and its blocking checks come from the gates named in ``checks``.
 """
 
-from deliverydags.chaos.asset import (
-    CHAOS_KEYS,
-    ChaosConfig,
-    ChaosEnv,
-    chaos_asset,
-    chaos_metadata,
-    chaos_passed,
-)
 from deliverydags.chaos.hook import ChaosHook, ChaosTiming, gate, iso, recovered_gate
 from deliverydags.chaos.probes import (
     ProcessGone,
@@ -47,18 +40,12 @@ from deliverydags.chaos.recovery import Recovery, measure
 from deliverydags.chaos.redis_server import RedisServer, RedisServerError, free_port
 
 __all__ = [
-    "CHAOS_KEYS",
-    "ChaosConfig",
-    "ChaosEnv",
     "ChaosHook",
     "ChaosTiming",
     "ProcessGone",
     "Recovery",
     "RedisServer",
     "RedisServerError",
-    "chaos_asset",
-    "chaos_metadata",
-    "chaos_passed",
     "consumer_processes",
     "dlq_depth",
     "free_port",
