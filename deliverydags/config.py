@@ -7,6 +7,11 @@ import os
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "data"
+# The seed's webhook timeouts (contract v1: "Deadlines").
+DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
+# Tonight's delivery rate below this is a critical alert: PagerDuty, and the phase gate
+# rolls back.
+CRITICAL_DELIVERY_RATE = 0.95
 
 
 def data_dir() -> Path:

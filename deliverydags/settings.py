@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
+from deliverydags.config import DEFAULT_DEADLINES_S
+
 K6_DIR = Path(__file__).resolve().parent / "k6"  # package data: a wheel carries the scripts
 
 

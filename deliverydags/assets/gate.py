@@ -7,6 +7,7 @@ from pydantic import Field
 
 from deliverydags.analysis.slo import Objective, SLOConfig
 from deliverydags.assets.trend import trend_comparison
+from deliverydags.config import CRITICAL_DELIVERY_RATE
 from deliverydags.partitions import nightly_partitions
 from deliverydags.resources import ResultsStoreResource
 from deliverydags.resources.notify import ActionWebhookResource, NotificationError
@@ -27,7 +28,9 @@ class SLOObjectiveConfig(dg.Config):
 class GateConfig(dg.Config):
     rollout: str = "delivery"  # "delivery" (95 -> 98 -> 99 -> 99.5 %) or "sms" (audiences)
     scenario: str = "message_soak"
-    critical_delivery_rate: float = 0.95  # tonight below this: critical alert, rollback
+    critical_delivery_rate: float = (
+        CRITICAL_DELIVERY_RATE  # tonight below this: critical alert, rollback
+    )
     slo_objectives: list[SLOObjectiveConfig] = Field(default_factory=list)
     slo_pass_score: float = 90.0
     slo_warning_score: float = 75.0

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from deliverydags.config import DEFAULT_DEADLINES_S
 from deliverydags.ledger.accounting import ACCEPTED_CLS, FATES, NONE, Books, account
 from deliverydags.ledger.duck import connect, release_arrow_memory
 from deliverydags.ledger.ordering import arrival_order
@@ -19,7 +20,6 @@ from deliverydags.ledger.scratch import park, scratch_dir, unpark
 from deliverydags.ledger.sends import Sends, finish_sends, read_send_lines
 from deliverydags.ledger.timebase import deadlines_ns
 
-DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)
 _PARKED = ("lines", "stream", "seq", "sent_ms", "sent_ns", "cls", "status", "variant")
 # DuckDB's own share: parse buffers and the id hash join (~0.8 GB at 10 M messages; a
 # bigger run spills into the run dir). numpy's per-message arrays come on top; they are

@@ -21,6 +21,7 @@ from deliverydags.analysis.gates import (
 )
 from deliverydags.analysis.metrics import METRIC_NAMES
 from deliverydags.analysis.slo import SLOConfig, evaluate_slo
+from deliverydags.config import CRITICAL_DELIVERY_RATE
 from deliverydags.review import trend
 from deliverydags.review.nights import Metrics, history_of, stored_metrics
 from deliverydags.store import ResultsStore
@@ -36,7 +37,7 @@ class GateSettings:
     scenario: str = "message_soak"
     slo: SLOConfig | None = None
     slo_previous_nights: int = 7  # what relative SLO criteria compare with
-    critical_delivery_rate: float | None = 0.95
+    critical_delivery_rate: float | None = CRITICAL_DELIVERY_RATE
 
     def config(self) -> RolloutConfig:
         try:

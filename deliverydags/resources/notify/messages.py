@@ -26,7 +26,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-CRITICAL_DELIVERY_RATE = 0.95
+from deliverydags.config import CRITICAL_DELIVERY_RATE
+
 # Slack rejects a message beyond these (invalid_blocks); slack-sdk's models know the first two.
 HEADER_LIMIT = HeaderBlock.text_max_length  # 150
 SECTION_LIMIT = SectionBlock.text_max_length  # 3000
