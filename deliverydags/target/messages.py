@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 MAX_ID_BYTES = 128
+MAX_SEQ = 2**63 - 1  # a BIGINT, as the ledger reads every seq
 
 
 class BadMessage(Exception):
@@ -50,11 +51,13 @@ def parse(body: bytes, payload_limit: int) -> Message:
         raise BadMessage(f"missing field {missing.args[0]}") from None
     if not isinstance(msg_id, str) or not 1 <= len(msg_id.encode()) <= MAX_ID_BYTES:
         raise BadMessage(f"id must be a string of 1 to {MAX_ID_BYTES} bytes")
-    if not isinstance(stream, str):
-        raise BadMessage("stream must be a string")
+    # The collector records receipts within these bounds only: a message outside them
+    # could be accepted here and then never be counted delivered.
+    if not isinstance(stream, str) or not 1 <= len(stream.encode()) <= MAX_ID_BYTES:
+        raise BadMessage(f"stream must be a string of 1 to {MAX_ID_BYTES} bytes")
     # bool is an int subclass; a float such as 1.0 is not an integer seq either.
-    if type(seq) is not int or seq < 0:
-        raise BadMessage("seq must be a non-negative integer")
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ:
+        raise BadMessage("seq must be an integer from 0 to 2**63 - 1")
     if not isinstance(url, str):
         raise BadMessage("callback_url must be a string")
     if len(orjson.dumps(payload)) > payload_limit:

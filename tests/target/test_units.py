@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import orjson
 import pytest
 
 from deliverydags.settings import ConfigError
@@ -85,3 +86,17 @@ def test_tally_buckets() -> None:
     assert counts[LATENCY_BUCKETS.index(0.5)] == 1
     assert counts[-1] == 1  # +Inf
     assert tally.fields() == {"lat0": 2, f"lat{LATENCY_BUCKETS.index(0.5)}": 1, "lat14": 1}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("stream", ""), ("stream", "s" * 129), ("seq", -1), ("seq", 2**63), ("id", "")],
+)
+def test_messages_the_collector_could_not_record_are_refused(field: str, value: object) -> None:
+    from deliverydags.target.messages import BadMessage, parse
+
+    doc = {"id": "m1", "stream": "s", "seq": 0, "payload": "x", "callback_url": "http://h:1/"}
+    assert parse(orjson.dumps(doc), 1024).stream == "s"
+    with pytest.raises(BadMessage) as refused:
+        parse(orjson.dumps({**doc, field: value}), 1024)
+    assert refused.value.status == 400
