@@ -157,13 +157,17 @@ def test_sigkilled_cli_run_leaves_nothing_and_children_hold_only_their_secrets(
             assert held == ALLOWED[_kind(proc)], (proc.cmdline(), held)
             assert in_argv == [], (proc.cmdline(), in_argv)
 
-        run.send_signal(signal.SIGKILL)
-        left = _left_after(tree, 5.0)
-        assert left == [], f"still running 5 s after the run was SIGKILLed: {left}"
+        _sigkill_leaves_nothing(run, tree)
     finally:
         _kill_all(run, tree)
         leftover.kill()
         leftover.wait()
+
+
+def _sigkill_leaves_nothing(run: subprocess.Popen, tree: list[psutil.Process]) -> None:
+    run.send_signal(signal.SIGKILL)
+    left = _left_after(tree, 5.0)
+    assert left == [], f"still running 5 s after the run was SIGKILLed: {left}"
 
 
 def test_sigkilled_dagster_run_leaves_nothing(tmp_path: Path) -> None:
@@ -199,9 +203,7 @@ def test_sigkilled_dagster_run_leaves_nothing(tmp_path: Path) -> None:
                 assert held == ALLOWED[_kind(proc)] - {"REDIS_PASSWORD"}, (proc.cmdline(), held)
                 assert in_argv == [], (proc.cmdline(), in_argv)
 
-        run.send_signal(signal.SIGKILL)
-        left = _left_after(tree, 5.0)
-        assert left == [], f"still running 5 s after the run was SIGKILLed: {left}"
+        _sigkill_leaves_nothing(run, tree)
     finally:
         _kill_all(run, tree)
 
