@@ -199,15 +199,14 @@ class CollectorWatch:
         while not self._closed.wait(self._every_s):
             if self._stop is not None and self._stop.is_set():
                 self.halt.set()
-            if self.failure is None and self._failing() is not None:
+            if self._failing() is not None:
                 self.halt.set()
 
     def _failing(self) -> str | None:
         if self.failure is None:
-            problem = collector_failure(self._service)
-            unanswered = problem is not None and problem.startswith(UNANSWERED)
-            self._misses = self._misses + 1 if unanswered else 0
-            if problem is not None and (not unanswered or self._misses >= self.MISSES):
+            problem, certain = collector_failure(self._service)
+            self._misses = self._misses + 1 if problem and not certain else 0
+            if problem is not None and (certain or self._misses >= self.MISSES):
                 self.failure = problem
         return self.failure
 
@@ -227,24 +226,22 @@ class CollectorWatch:
         self._thread.join()
 
 
-UNANSWERED = "/healthz unanswered"
-
-
-def collector_failure(service: procs.Service, timeout_s: float = 2.0) -> str | None:
-    """None while the collector runs and records; else what is wrong, in a few words."""
+def collector_failure(service: procs.Service, timeout_s: float = 2.0) -> tuple[str | None, bool]:
+    """(None, True) while the collector runs and records; else what is wrong, in a few
+    words, and whether that is certain (an exit, a 503) or only an unanswered /healthz."""
     code = service.proc.poll()
     if code is not None:
-        return f"it exited with status {code}"
+        return f"it exited with status {code}", True
     try:
         with urllib.request.urlopen(service.url + "/healthz", timeout=timeout_s) as resp:
             resp.read(4096)
     except urllib.error.HTTPError as exc:
-        return f"/healthz answered {exc.code}: it can no longer record receipts"
+        return f"/healthz answered {exc.code}: it can no longer record receipts", True
     except (urllib.error.URLError, OSError) as exc:
         if service.proc.poll() is not None:
-            return f"it exited with status {service.proc.returncode}"
-        return f"{UNANSWERED} ({getattr(exc, 'reason', exc)})"
-    return None
+            return f"it exited with status {service.proc.returncode}", True
+        return f"/healthz unanswered ({getattr(exc, 'reason', exc)})", False
+    return None, True
 
 
 def _hook_report(hook: RunHook, ctx: RunContext, result: dict) -> HookReport:
