@@ -18,10 +18,11 @@ if [ ! -x .venv/bin/python ]; then
   [ -n "$py" ] || { echo "deliverydags needs Python 3.11 or newer" >&2; exit 2; }
   "$py" -m venv .venv
 fi
-# The installer, at the lock's version and hashes, then everything else with it.
+# The installer and the build backend (a new venv's own setuptools is too old to build the
+# editable install without isolation), at the lock's versions and hashes, then the rest.
 uv_pin=$(mktemp) self=$(mktemp)
 trap 'rm -f "$uv_pin" "$self"' EXIT
-awk '/^uv==/{p=1} p&&/^[a-z0-9]/&&!/^uv==/{p=0} p' requirements.lock >"$uv_pin"
+awk '/^[a-z0-9]/{p=/^(uv|setuptools)==/} p' requirements.lock >"$uv_pin"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
   --require-hashes -r "$uv_pin" 2>&1 | grep -v '^WARNING: Location' || true
 uv() { .venv/bin/uv "$@" --python .venv/bin/python --quiet; }
