@@ -120,7 +120,7 @@ def main() -> int:
         data = Path(tmp) / "data"
         os.environ["DELIVERYDAGS_DATA_DIR"] = str(data)  # the code server and runs inherit it
         write_files(data / "import", nights)
-        from deliverydags.store import ResultsStore
+        from deliverydags.history.store import ResultsStore
 
         store = ResultsStore(data / "results.duckdb")
         print(machine.describe(f"dagster {dg.__version__}"))

@@ -39,8 +39,8 @@ from pathlib import Path
 import duckdb
 import machine  # bench/ is on sys.path when a script here runs
 
-from deliverydags.receipt_columns import BATCH_ROWS, SEAL_FILE, ColumnWriter
-from deliverydags.send_columns import SendColumnWriter, sealed_send_columns
+from deliverydags.formats.receipt_columns import BATCH_ROWS, SEAL_FILE, ColumnWriter
+from deliverydags.formats.send_columns import SendColumnWriter, sealed_send_columns
 
 GEN_VERSION = 4
 STREAMS = 1000

@@ -24,8 +24,8 @@ from soak_trial import judge, run_soak, trial_env
 from sustained import Trial
 
 from deliverydags import collector, target
+from deliverydags.formats.send_columns import SendCopier
 from deliverydags.ledger import reconcile
-from deliverydags.send_columns import SendCopier
 from deliverydags.target.allowlist import callback_args
 
 # Given the target's URL and the trial's dir, a context yielding extra k6 args and env

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_trend.py [--nights 365] [--scenarios 10] [--repeat 3]
 
-The history is synthetic and seeded (``deliverydags.analysis.synthetic``): 10 scenarios x
+The history is synthetic and seeded (``bench/synthetic.py``): 10 scenarios x
 the 10 standard metrics, a fifth of them with a 10-30 % step, 1 % outlier nights. One
 "judge" is what the nightly job does: the seed rule over every metric, E-divisive with
 its permutation test over every metric's whole history, and the staleness check. Prints
@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 import machine  # bench/ is on sys.path when a script here runs
 import numpy as np
+import synthetic  # bench/ is on sys.path when a script here runs
 
-from deliverydags.analysis import rule, synthetic, trend
+from deliverydags.stats import rule, trend
 
 BUDGET_S = 2.0
 

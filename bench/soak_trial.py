@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deliverydags import procs
-from deliverydags.k6run import K6Outcome, run_k6
-from deliverydags.settings import K6_DIR
+from deliverydags.run.k6 import K6Outcome, run_k6
+from deliverydags.run.settings import K6_DIR
 
 
 def trial_env() -> dict[str, str]:

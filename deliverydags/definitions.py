@@ -5,17 +5,17 @@ import os
 
 import dagster as dg
 
-from deliverydags.assets.baseline import baseline_snapshot
-from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
-from deliverydags.assets.chaos_memory import chaos_memory
-from deliverydags.assets.chaos_pool_exhaustion import chaos_pool_exhaustion
-from deliverydags.assets.chaos_redis_outage import chaos_redis_outage
-from deliverydags.assets.imports import imported_results
-from deliverydags.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
-from deliverydags.assets.soak import message_soak
-from deliverydags.jobs.chaos import chaos_notifications_job, nightly_chaos_job
-from deliverydags.jobs.nightly import nightly_soak_job, nightly_soak_schedule
-from deliverydags.jobs.review import (
+from deliverydags.defs.assets.baseline import baseline_snapshot
+from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
+from deliverydags.defs.assets.chaos_memory import chaos_memory
+from deliverydags.defs.assets.chaos_pool_exhaustion import chaos_pool_exhaustion
+from deliverydags.defs.assets.chaos_redis_outage import chaos_redis_outage
+from deliverydags.defs.assets.imports import imported_results
+from deliverydags.defs.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
+from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
+from deliverydags.defs.jobs.nightly import nightly_soak_job, nightly_soak_schedule
+from deliverydags.defs.jobs.review import (
     history_import_job,
     nightly_review_job,
     review_after_failed_night,
@@ -23,12 +23,12 @@ from deliverydags.jobs.review import (
     weekly_baseline_job,
     weekly_baseline_schedule,
 )
-from deliverydags.jobs.sensors import (
+from deliverydags.defs.jobs.sensors import (
     chaos_after_green_soak,
     deploy_change_sensor,
     notify_after_chaos,
 )
-from deliverydags.resources import (
+from deliverydags.defs.resources import (
     ActionWebhookResource,
     DeliveryTargetResource,
     K6Resource,

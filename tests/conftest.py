@@ -107,7 +107,7 @@ def run_cli(
 
 def soak_resources(tmp_path: Path, **target: str) -> dict:
     """The asset's resources with results kept under ``tmp_path``."""
-    from deliverydags.resources import (
+    from deliverydags.defs.resources import (
         DeliveryTargetResource,
         K6Resource,
         PrometheusResource,

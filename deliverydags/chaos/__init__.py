@@ -11,7 +11,7 @@ Adding a scenario (see assets/chaos_consumer_kill.py for a complete one):
    figures computed from the run's files after the ledger; ``gates(figures, ledger)`` returns
    the scenario's gates (build them with :func:`gate`, :func:`recovered_gate`).
    ``ctx.target`` is the reference target's process (``procs.Service``).
-2. Make the asset (the Dagster wiring, :mod:`deliverydags.chaos.asset`; this package
+2. Make the asset (the Dagster wiring, :mod:`deliverydags.defs.assets.chaos`; this package
    itself loads no Dagster): ``chaos_asset(name="chaos_x", description=..., checks={gate name:
    description}, hook=lambda config, env: MyHook(config.timing(), ...),
    config_type=MyConfig, broker="own_redis" | "target")``. ``MyConfig`` subclasses

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from deliverydags.chaos.recovery import measure
-from deliverydags.hooks import HookReport, RunContext, RunHook
+from deliverydags.run.hooks import HookReport, RunContext, RunHook
 
 
 @dataclass(frozen=True)

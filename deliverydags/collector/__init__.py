@@ -1,7 +1,7 @@
 """Receipt collector: the target POSTs signed delivery receipts, the collector verifies them
 and records each one durably (receipts.ndjson) before it answers 204. Alongside, it keeps
 a columnar copy for the ledger (receipts.arrows), sealed at a clean stop
-(deliverydags.receipt_columns).
+(deliverydags.formats.receipt_columns).
 
 Run it with ``python -m deliverydags.collector --out DIR`` or ``start(out_dir=...)``; follow
 what it has recorded with ``ReceiptTail``.

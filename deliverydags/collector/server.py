@@ -26,11 +26,10 @@ from pathlib import Path
 import orjson
 from aiohttp import hdrs, web
 
-from deliverydags import signing
 from deliverydags.collector.journal import Journal, JournalError
 from deliverydags.collector.records import Malformed, encode, render_rejected
-from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE
-from deliverydags.receipt_columns import ColumnWriter, discard
+from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, signing
+from deliverydags.formats.receipt_columns import ColumnWriter, discard
 
 log = logging.getLogger("deliverydags.collector")
 

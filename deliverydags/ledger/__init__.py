@@ -5,9 +5,9 @@ only JSON objects whose ``"dd"`` is the number 1 are send lines, anything else i
 ignored), ``receipts.ndjson`` and ``rejected.ndjson`` (either may be missing: empty) and
 returns a :class:`LedgerResult`; ``delivery_timeline`` gives the per-message columns that
 time windows need. No dagster here: the CLI and the assets both call this. When the
-collector or the runner left a sealed columnar copy of receipts.ndjson or sends.ndjson that
-still matches it (deliverydags.receipt_columns, deliverydags.send_columns), the rows are read
-from that copy: same rows, same books.
+collector or the runner left a sealed columnar copy of receipts.ndjson or sends.ndjson
+that still matches it (deliverydags.formats.receipt_columns, .send_columns), the rows are
+read from that copy: same rows, same books.
 
 The team's reading of the contract, binding for every number:
 

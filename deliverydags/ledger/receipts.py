@@ -2,7 +2,7 @@
 hash join: the one string-keyed step); rejected.ndjson -> refused POSTs per reason.
 
 The receipts come from the collector's sealed columnar copy when there is one that
-matches receipts.ndjson (deliverydags.receipt_columns: the same rows, ~4 CPU-s less at
+matches receipts.ndjson (deliverydags.formats.receipt_columns: the same rows, ~4 CPU-s less at
 10 M receipts than parsing the NDJSON), else from the NDJSON itself.
 """
 
@@ -16,10 +16,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from deliverydags.column_seal import SealedCopy
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, ndjson
+from deliverydags.formats.column_seal import SealedCopy
+from deliverydags.formats.receipt_columns import sealed_columns
 from deliverydags.ledger.duck import Columns, collect
-from deliverydags.receipt_columns import sealed_columns
 
 # The columnar copy in the NDJSON's column names and types.
 _FROM_COLUMNS = (

@@ -1,7 +1,7 @@
 """sends.ndjson -> one entry per sent message: numpy columns plus the id strings.
 
 The lines come from the runner's sealed columnar copy when there is a usable one
-(deliverydags.send_columns: the same query's rows, ~5 s less at 10 M sends than parsing
+(deliverydags.formats.send_columns: the same query's rows, ~5 s less at 10 M sends than parsing
 the NDJSON), else from the NDJSON itself. Reading (DuckDB, parallel) and finishing
 (numpy/Arrow only) are separate steps.
 """
@@ -19,9 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deliverydags.formats import SENDS_FILE, ndjson
-from deliverydags.ledger.duck import Columns, collect, one_chunk, unify_codes
-from deliverydags.ledger.timebase import sent_ns
-from deliverydags.send_columns import (
+from deliverydags.formats.send_columns import (
     ENCODED,
     LINE_COLUMNS,
     NO_SENDS,
@@ -30,6 +28,8 @@ from deliverydags.send_columns import (
     lines_sql,
     sealed_send_columns,
 )
+from deliverydags.ledger.duck import Columns, collect, one_chunk, unify_codes
+from deliverydags.ledger.timebase import sent_ns
 
 CLASSES = ("accepted", "rejected", "indeterminate")
 # Where the ids come from that guess the prefix every id shares (see _sampled_prefix):
@@ -93,7 +93,7 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
 
 def _read_copy(run_dir: Path) -> SendLines | None:
     """The copy's lines, or None when it is missing, unreadable, not all that was sealed,
-    or holds ids without its prefix (see deliverydags.send_columns).
+    or holds ids without its prefix (see deliverydags.formats.send_columns).
 
     Column by column, each copied out of its own memory map: at 10 M sends a single pass
     (as from DuckDB) peaks ~0.5 GB higher, with the file's pages and the columns' parts.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from deliverydags.hooks import HookReport, RunContext, RunHook
+from deliverydags.run.hooks import HookReport, RunContext, RunHook
 
 from . import compare, memory
 from .errors import PrometheusError

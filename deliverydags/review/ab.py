@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deliverydags.analysis.ab import compare
+from deliverydags.stats.ab import compare
 
 KIND = "ab"
 

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from deliverydags.analysis.baseline import compute_baseline, relative_change
-from deliverydags.analysis.history import as_night
-from deliverydags.analysis.metrics import METRIC_NAMES
+from deliverydags.history.store import ResultsStore
 from deliverydags.review.nights import Metrics, stored_metrics
-from deliverydags.store import ResultsStore
+from deliverydags.stats.baseline import compute_baseline, relative_change
+from deliverydags.stats.history import as_night
+from deliverydags.stats.metrics import METRIC_NAMES
 
 KIND = "baseline_check"
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deliverydags.analysis.history import History, as_night
-from deliverydags.analysis.metrics import METRIC_NAMES, extract_metrics
-from deliverydags.store import ResultsStore
+from deliverydags.history.store import ResultsStore
+from deliverydags.stats.history import History, as_night
+from deliverydags.stats.metrics import METRIC_NAMES, extract_metrics
 
 Metrics = dict[str, float | None]
 K6_SOURCE = "k6_summary"

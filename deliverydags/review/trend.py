@@ -15,17 +15,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deliverydags.analysis import rule as seed_rule
-from deliverydags.analysis.history import History, as_night
-from deliverydags.analysis.trend import (
+from deliverydags.history.store import ResultsStore
+from deliverydags.review.nights import history_of, stored_metrics
+from deliverydags.stats import rule as seed_rule
+from deliverydags.stats.history import History, as_night
+from deliverydags.stats.trend import (
     ChangePointConfig,
     detect_changes,
     judge,
     rule_rows,
     stale_nights,
 )
-from deliverydags.review.nights import history_of, stored_metrics
-from deliverydags.store import ResultsStore
 
 TOLERANCE_NIGHTS = 3  # the change-point night moves by a night or two as data arrives
 KIND = "trend"

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deliverydags.analysis.windows import delivery_windows
 from deliverydags.ledger import DEFAULT_DEADLINES_S, delivery_timeline
+from deliverydags.stats.windows import delivery_windows
 
 KIND = "windows"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .. import procs
+from deliverydags import procs
+
 from .config import REDIS_URL_ENV  # not argv: the URL may carry a password
 
 LOG_FILE = "target.log"

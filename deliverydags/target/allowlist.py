@@ -7,7 +7,8 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from ..settings import ConfigError
+from deliverydags.run.settings import ConfigError
+
 from .config import SetupError
 
 _CACHE_MAX = 4096

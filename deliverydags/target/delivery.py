@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .. import signing
+from deliverydags.formats import signing
+
 from .broker import Entry, Source, Tally
 from .config import Settings
 from .messages import receipt, rfc3339

@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
-from deliverydags.assets.chaos_redis_outage import chaos_redis_outage
-from tests.chaos.helpers import NIGHT
+from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
+from deliverydags.defs.assets.chaos_redis_outage import chaos_redis_outage
 from tests.chaos.test_consumer_kill import _no_orphans
 from tests.conftest import soak_resources
+from tests.support.chaos import NIGHT
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.assets.chaos_consumer_kill import chaos_consumer_kill
-from deliverydags.assets.notifications import nightly_notifications
-from deliverydags.jobs.chaos import chaos_notifications_job, nightly_chaos_job
-from deliverydags.jobs.sensors import notify_after_chaos
-from deliverydags.resources import PrometheusResource
+from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
+from deliverydags.defs.assets.notifications import nightly_notifications
+from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
+from deliverydags.defs.jobs.sensors import notify_after_chaos
+from deliverydags.defs.resources import PrometheusResource
 from tests.chaos.test_consumer_kill import BASE, TARGET
-from tests.test_analysis_assets import night, resources, result_doc, seed
-from tests.test_notify import fake, posts, slack  # noqa: F401 (fixture)
+from tests.defs.test_review_assets import night, resources, result_doc, seed
+from tests.notify.test_notify import fake, posts, slack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

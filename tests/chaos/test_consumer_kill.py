@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from deliverydags.assets.chaos_consumer_kill import CHECKS, chaos_consumer_kill
-from tests.chaos.helpers import checks, materialize, metadata, stored
+from deliverydags.defs.assets.chaos_consumer_kill import CHECKS, chaos_consumer_kill
+from tests.support.chaos import checks, materialize, metadata, stored
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import psutil
 import psycopg2
 import pytest
 
-from deliverydags.assets.chaos_pool_exhaustion import CHECKS, chaos_pool_exhaustion
-from tests.chaos.helpers import checks, materialize, metadata, stored
+from deliverydags.defs.assets.chaos_pool_exhaustion import CHECKS, chaos_pool_exhaustion
+from tests.support.chaos import checks, materialize, metadata, stored
 
 pytestmark = pytest.mark.integration
 

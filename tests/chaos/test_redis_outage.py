@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deliverydags.assets.chaos_redis_outage import CHECKS, chaos_redis_outage
-from tests.chaos.helpers import checks, materialize, metadata, stored
+from deliverydags.defs.assets.chaos_redis_outage import CHECKS, chaos_redis_outage
 from tests.chaos.test_consumer_kill import _no_orphans
+from tests.support.chaos import checks, materialize, metadata, stored
 
 pytestmark = pytest.mark.integration
 

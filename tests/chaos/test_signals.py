@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from deliverydags.assets.chaos_consumer_kill import ConsumerKill
 from deliverydags.chaos import ChaosTiming, ProcessGone, send_signal
+from deliverydags.defs.assets.chaos_consumer_kill import ConsumerKill
 
 pytestmark = pytest.mark.integration
 

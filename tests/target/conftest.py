@@ -20,7 +20,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from deliverydags import procs, signing
+from deliverydags import procs
+from deliverydags.formats import signing
 from deliverydags.target import start
 from deliverydags.target.allowlist import callback_args
 

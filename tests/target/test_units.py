@@ -8,7 +8,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from deliverydags.settings import ConfigError
+from deliverydags.run.settings import ConfigError
 from deliverydags.target.allowlist import Allowlist, callback_args
 from deliverydags.target.broker import LATENCY_BUCKETS, Tally, shard_of
 from deliverydags.target.config import FAULT_KINDS, FaultSettings, SetupError

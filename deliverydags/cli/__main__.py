@@ -1,0 +1,5 @@
+import sys
+
+from deliverydags.cli.main import main
+
+sys.exit(main())

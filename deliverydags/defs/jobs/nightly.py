@@ -1,0 +1,19 @@
+"""The nightly soak job and its 02:10 UTC schedule."""
+
+import dagster as dg
+
+from deliverydags.defs.assets.review import NIGHTLY_REVIEW
+from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.partitions import latest_partition_schedule, nightly_partitions
+
+nightly_soak_job = dg.define_asset_job(
+    "nightly_soak",
+    # The review runs in the same run, after the soak: its blocking checks stop it.
+    selection=dg.AssetSelection.assets(message_soak, *NIGHTLY_REVIEW),
+    description="Tonight's message soak (500 msg/s for 30 min by default).",
+)
+
+# Runs the latest partition, which with end_offset=1 is today's (see partitions.py).
+nightly_soak_schedule = latest_partition_schedule(
+    nightly_soak_job, nightly_partitions, "10 2 * * *", "nightly_soak_schedule"
+)

@@ -1,0 +1,19 @@
+import dagster as dg
+
+from deliverydags.run.runner import Secrets
+
+
+class DeliveryTargetResource(dg.ConfigurableResource):
+    """The service under test. With no ``url`` each run starts the bundled reference
+    target (on ``redis_url`` if set, else its embedded queue) with fresh secrets.
+    Secrets come from the environment through EnvVar (see definitions.py)."""
+
+    url: str | None = None
+    token: str | None = None
+    callback_secret: str | None = None
+    collector_addr: str = "127.0.0.1:0"
+    collector_url: str | None = None
+    redis_url: str | None = None
+
+    def secrets(self) -> Secrets:
+        return Secrets(self.token, self.callback_secret)
