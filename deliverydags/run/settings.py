@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deliverydags.config import DEFAULT_DEADLINES_S
 
-K6_DIR = Path(__file__).resolve().parent / "k6"  # package data: a wheel carries the scripts
+K6_DIR = Path(__file__).resolve().parent.parent / "k6"  # package data: a wheel carries the scripts
 
 
 class ConfigError(ValueError):
