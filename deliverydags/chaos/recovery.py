@@ -37,9 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from deliverydags.formats import SENDS_FILE, SENDS_FORMAT_VERSION
+from deliverydags.formats.send_records import read_sends
 from deliverydags.ledger import delivery_timeline
 
 NS_PER_MS = 1_000_000
@@ -62,27 +61,8 @@ class Recovery:
 
 
 def not_accepted_sent_ms(run_dir: Path) -> np.ndarray:
-    """Send times (ms) of the messages not accepted (rejected or indeterminate).
-
-    A send id's first line wins, as in the ledger; torn or foreign lines are skipped."""
-    seen: set[str] = set()
-    out: list[float] = []
-    path = Path(run_dir) / SENDS_FILE
-    if not path.exists():
-        return np.empty(0)
-    with path.open("rb") as f:
-        for line in f:
-            if not line.startswith(b'{"dd":'):
-                continue
-            try:
-                rec = orjson.loads(line)
-                if rec.get("dd") != SENDS_FORMAT_VERSION or rec["id"] in seen:
-                    continue
-                seen.add(rec["id"])
-                if rec["class"] != "accepted":
-                    out.append(float(rec["sent_ms"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+    """Send times (ms) of the messages not accepted (rejected or indeterminate)."""
+    out = [r.sent_ms for r in read_sends(run_dir) if not r.accepted]
     return np.asarray(out, dtype=np.float64)
 
 

@@ -1,0 +1,61 @@
+"""One reader of a run's send records (``sends.ndjson``) for code that needs a few of them
+as Python objects; the ledger reads the same lines in bulk with DuckDB (``ndjson``).
+
+The ledger's rules hold here too: only lines of this format version count (k6 console
+chatter and a torn last line are skipped), and a send id's first line wins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from deliverydags.formats import SENDS_FILE, SENDS_FORMAT_VERSION
+
+PREFIX = b'{"dd":'
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    id: str
+    stream: str
+    seq: int
+    sent_ms: float
+    send_class: str  # "accepted" | "rejected" | "indeterminate"
+    status: int  # HTTP status of the last try, 0 when there was no answer
+    variant: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.send_class == "accepted"
+
+
+def read_sends(run_dir: Path) -> Iterator[SendRecord]:
+    """The run's send records in line order (none if the file is missing)."""
+    path = Path(run_dir) / SENDS_FILE
+    if not path.exists():
+        return
+    seen: set[str] = set()
+    with path.open("rb") as f:
+        for line in f:
+            if not line.startswith(PREFIX):
+                continue
+            try:
+                rec = orjson.loads(line)
+                if rec.get("dd") != SENDS_FORMAT_VERSION or rec["id"] in seen:
+                    continue
+                out = SendRecord(
+                    id=rec["id"],
+                    stream=rec["stream"],
+                    seq=int(rec["seq"]),
+                    sent_ms=float(rec["sent_ms"]),
+                    send_class=rec["class"],
+                    status=int(rec.get("status") or 0),
+                    variant=rec.get("variant") or "",
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+            seen.add(out.id)
+            yield out
