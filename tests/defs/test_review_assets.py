@@ -16,7 +16,6 @@ from deliverydags.defs.assets.gate import phase_gate
 from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.assets.trend import tonight_vs_baseline, trend_comparison
 from deliverydags.defs.assets.windows import delivery_windows
-from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import (
     ActionWebhookResource,
     DeliveryTargetResource,
@@ -267,7 +266,6 @@ def test_baseline_week_reports_missing_nights_and_pins(tmp_path: Path, instance)
             dg.define_asset_job(
                 "check_only",
                 selection=dg.AssetSelection.checks(tonight_vs_baseline),
-                partitions_def=nightly_partitions,
             )
         ],
         resources=resources(tmp_path),
