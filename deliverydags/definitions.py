@@ -1,10 +1,9 @@
 """The code location: every asset, job, schedule and sensor, with resources chosen from
 the environment (no target URL set: the bundled reference target)."""
 
-import os
-
 import dagster as dg
 
+from deliverydags import config
 from deliverydags.defs.assets.baseline import baseline_snapshot
 from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
 from deliverydags.defs.assets.chaos_memory import chaos_memory
@@ -40,20 +39,27 @@ from deliverydags.defs.resources import (
 
 
 def _env(name: str) -> dg.EnvVar | None:
-    """EnvVar for a setting the user chose to set; None keeps the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
+    """EnvVar for a setting the user chose to set; None keeps the resource's default.
+    By name, not value: Dagster resolves it at run time and never shows a secret."""
+    return dg.EnvVar(name) if config.is_set(name) else None
+
+
+def _set(**fields: dg.EnvVar | None) -> dict:
+    """The fields that are set; the others keep the resource's default."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _target() -> DeliveryTargetResource:
-    fields = {
-        "url": _env("DELIVERYDAGS_TARGET_URL"),
-        "token": _env("DELIVERYDAGS_TARGET_TOKEN"),
-        "callback_secret": _env("DELIVERYDAGS_CALLBACK_SECRET"),
-        "collector_addr": _env("DELIVERYDAGS_COLLECTOR_ADDR"),
-        "collector_url": _env("DELIVERYDAGS_COLLECTOR_URL"),
-        "redis_url": _env("DELIVERYDAGS_REDIS_URL"),
-    }
-    return DeliveryTargetResource(**{k: v for k, v in fields.items() if v is not None})
+    return DeliveryTargetResource(
+        **_set(
+            url=_env(config.TARGET_URL),
+            token=_env(config.TARGET_TOKEN),
+            callback_secret=_env(config.CALLBACK_SECRET),
+            collector_addr=_env(config.COLLECTOR_ADDR),
+            collector_url=_env(config.COLLECTOR_URL),
+            redis_url=_env(config.REDIS_URL),
+        )
+    )
 
 
 def _prometheus() -> PrometheusResource:
@@ -61,20 +67,15 @@ def _prometheus() -> PrometheusResource:
     target; DELIVERYDAGS_PROMETHEUS_SELECTOR picks its series), else one per run."""
     return PrometheusResource(
         **_set(
-            url=_env("DELIVERYDAGS_PROMETHEUS_URL"),
-            selector=_env("DELIVERYDAGS_PROMETHEUS_SELECTOR"),
-            metrics_url=_env("DELIVERYDAGS_METRICS_URL"),
+            url=_env(config.PROMETHEUS_URL),
+            selector=_env(config.PROMETHEUS_SELECTOR),
+            metrics_url=_env(config.METRICS_URL),
         )
     )
 
 
 def _results() -> ResultsStoreResource:
-    data_dir = _env("DELIVERYDAGS_DATA_DIR")
-    return ResultsStoreResource(data_dir=data_dir) if data_dir else ResultsStoreResource()
-
-
-def _set(**fields: dg.EnvVar | None) -> dict:
-    return {k: v for k, v in fields.items() if v is not None}
+    return ResultsStoreResource(**_set(data_dir=_env(config.DATA_DIR)))
 
 
 def _notify() -> dict:
@@ -83,18 +84,18 @@ def _notify() -> dict:
     return {
         "slack": SlackResource(
             **_set(
-                token=_env("DELIVERYDAGS_SLACK_TOKEN"),
-                channel=_env("DELIVERYDAGS_SLACK_CHANNEL"),
-                base_url=_env("DELIVERYDAGS_SLACK_BASE_URL"),
+                token=_env(config.SLACK_TOKEN),
+                channel=_env(config.SLACK_CHANNEL),
+                base_url=_env(config.SLACK_BASE_URL),
             )
         ),
         "pagerduty": PagerDutyResource(
             **_set(
-                routing_key=_env("DELIVERYDAGS_PAGERDUTY_ROUTING_KEY"),
-                url=_env("DELIVERYDAGS_PAGERDUTY_URL"),
+                routing_key=_env(config.PAGERDUTY_ROUTING_KEY),
+                url=_env(config.PAGERDUTY_URL),
             )
         ),
-        "action_webhook": ActionWebhookResource(**_set(secret=_env("DELIVERYDAGS_ACTION_SECRET"))),
+        "action_webhook": ActionWebhookResource(**_set(secret=_env(config.ACTION_SECRET))),
     }
 
 

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from deliverydags import config
+from deliverydags.review.phase_gate import ROLLOUTS  # the --rollout choices; no scipy
+
 if TYPE_CHECKING:
     from deliverydags.history.store import ResultsStore
     from deliverydags.stats.slo import SLOConfig
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
 # The statistics stack (numpy, scipy, statsmodels, duckdb) is imported by the command
 # that needs it, so `deliverydags run` starts as fast as before.
 COMMANDS = ("history", "trend", "ab", "gate")
-ROLLOUTS = ("delivery", "sms")  # deliverydags.review.phase_gate.ROLLOUTS
 EXIT_OK, EXIT_FINDING, EXIT_SETUP = 0, 1, 2
 
 
@@ -118,12 +120,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> ResultsStore:
-    from deliverydags.config import data_dir
     from deliverydags.history.store import ResultsStore
 
     # A locked store is one line at once, not a minute's wait; half a second still lets a
     # run's own write (milliseconds) finish first.
-    return ResultsStore(Path(args.data_dir or data_dir()) / "results.duckdb", lock_wait_s=0.5)
+    return ResultsStore(
+        Path(args.data_dir or config.data_dir()) / "results.duckdb", lock_wait_s=0.5
+    )
 
 
 def _write(path: Path | None, doc: Any) -> None:

@@ -4,7 +4,6 @@ error (one line on stderr), 130 interrupted (result written with "status": "abor
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import warnings
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import orjson
 
+from deliverydags import config
 from deliverydags.cli.history import COMMANDS as ANALYSIS_COMMANDS
 from deliverydags.cli.history import add_subcommands as add_analysis_commands
 from deliverydags.cli.history import dispatch as run_analysis
-from deliverydags.config import data_dir
 from deliverydags.procs import ServiceError
 from deliverydags.run.k6 import K6Error
 from deliverydags.run.runner import Secrets, SetupError, new_run_id, run_check
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print("deliverydags: interrupted", file=sys.stderr)
         return EXIT_ABORTED
     except Exception as exc:  # never exit 1 (a verdict) for a crash, nor a traceback wall
-        if os.environ.get("DELIVERYDAGS_DEBUG"):
+        if config.is_set(config.DEBUG):
             raise
         print(
             f"deliverydags: unexpected {type(exc).__name__}: {_one_line(exc)} "
@@ -120,17 +119,14 @@ def _run(args: argparse.Namespace) -> int:
         deadlines_s=parse_deadlines(args.deadlines),
         payload_bytes=args.payload_bytes,
         variants=args.variants,
-        collector_addr=os.environ.get("DELIVERYDAGS_COLLECTOR_ADDR", "127.0.0.1:0"),
-        collector_url=os.environ.get("DELIVERYDAGS_COLLECTOR_URL") or None,
-        redis_url=args.redis_url or os.environ.get("DELIVERYDAGS_REDIS_URL") or None,
+        collector_addr=config.env(config.COLLECTOR_ADDR) or config.DEFAULT_COLLECTOR_ADDR,
+        collector_url=config.env(config.COLLECTOR_URL),
+        redis_url=args.redis_url or config.env(config.REDIS_URL),
         target_args=tuple(args.target_arg),
         gates=Gates(args.max_lost, args.max_failed, args.p95_ms, args.max_error_rate),
     )
-    creds = Secrets(
-        os.environ.get("DELIVERYDAGS_TARGET_TOKEN") or None,
-        os.environ.get("DELIVERYDAGS_CALLBACK_SECRET") or None,
-    )
-    run_dir = (args.work_dir or data_dir() / "runs").resolve() / new_run_id()
+    creds = Secrets(config.env(config.TARGET_TOKEN), config.env(config.CALLBACK_SECRET))
+    run_dir = (args.work_dir or config.data_dir() / "runs").resolve() / new_run_id()
     result = run_check(
         settings, creds, run_dir, log=lambda m: print(m, file=sys.stderr, flush=True)
     )

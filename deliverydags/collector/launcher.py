@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from deliverydags import procs
+from deliverydags import config, procs
 
-SECRET_ENV = "DELIVERYDAGS_CALLBACK_SECRET"
+SECRET_ENV = config.CALLBACK_SECRET
 LOG_FILE = "collector.log"
 
 

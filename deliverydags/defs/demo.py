@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deliverydags.config import PROMETHEUS_URL, is_set
+
 LOCAL_DAGSTER_YAML = """\
 # Embedded default made by `deliverydags demo`: SQLite storage in this folder.
 # Production settings (Postgres, queued runs) are in the project's dagster.yaml.
@@ -76,8 +78,8 @@ def run_demo(rate: float, duration_s: float) -> int:
 def _prometheus_note() -> str:
     from deliverydags.prometheus import PrometheusError, find_prometheus
 
-    if os.environ.get("DELIVERYDAGS_PROMETHEUS_URL"):
-        return "service metrics: the Prometheus at DELIVERYDAGS_PROMETHEUS_URL"
+    if is_set(PROMETHEUS_URL):
+        return f"service metrics: the Prometheus at {PROMETHEUS_URL}"
     try:
         return f"service metrics: a private Prometheus ({find_prometheus()}) scraping the target"
     except PrometheusError as exc:

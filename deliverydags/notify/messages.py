@@ -241,18 +241,19 @@ def pages(
     scenario: str,
     result: Mapping[str, Any] | None,
     gates: Sequence[Mapping[str, Any]],
+    critical_rate: float = CRITICAL_DELIVERY_RATE,
 ) -> list[Outgoing]:
-    """Critical alerts for PagerDuty: delivery below 95 %, a rollback."""
+    """Critical alerts for PagerDuty: delivery below ``critical_rate`` (95 %), a rollback."""
     out = []
     rate = (result or {}).get("delivery_rate")
-    if rate is not None and rate < CRITICAL_DELIVERY_RATE:
+    if rate is not None and rate < critical_rate:
         counts = (result or {}).get("counts") or {}
         out.append(
             Outgoing(
                 f"pd:delivery:{scenario}:{night}",
                 "pagerduty",
                 f"{scenario} {night}: delivery rate {rate:.2%} below "
-                f"{CRITICAL_DELIVERY_RATE:.0%} ({counts.get('lost', '?')} lost)",
+                f"{critical_rate:.0%} ({counts.get('lost', '?')} lost)",
                 details={"night": night, "delivery_rate": rate, "counts": counts},
             )
         )
@@ -280,11 +281,14 @@ def resolves(
     result: Mapping[str, Any] | None,
     gates: Sequence[Mapping[str, Any]],
     open_pages: Sequence[str],
+    critical_rate: float = CRITICAL_DELIVERY_RATE,
 ) -> list[Outgoing]:
     """PagerDuty resolves when ``night`` is green (passed, nothing to page): one for each
     open incident (``open_pages``: trigger keys sent, not resolved) of this scenario from
     an earlier night. The resolve carries the trigger's dedup key."""
-    if (result or {}).get("status") != "passed" or pages(night, scenario, result, gates):
+    if (result or {}).get("status") != "passed" or pages(
+        night, scenario, result, gates, critical_rate
+    ):
         return []
     out = []
     for key in open_pages:
@@ -318,10 +322,11 @@ def plan(
     links: Links,
     chaos: Sequence[Mapping[str, Any]] = (),
     open_pages: Sequence[str] = (),
+    critical_rate: float = CRITICAL_DELIVERY_RATE,
 ) -> list[Outgoing]:
     """Everything the night may send, critical pages (or their resolves) first."""
-    out = pages(night, scenario, result, gates)
-    out += resolves(night, scenario, result, gates, open_pages)
+    out = pages(night, scenario, result, gates, critical_rate)
+    out += resolves(night, scenario, result, gates, open_pages, critical_rate)
     out.append(summary(night, scenario, result, trend, gates, ab, windows, links, chaos))
     out += [regression(scenario, r, links) for r in (trend or {}).get("regressions") or []]
     out += [gate_change(g, links) for g in gates if g["decision"] in ("promote", "rollback")]

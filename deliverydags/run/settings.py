@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deliverydags.config import DEFAULT_DEADLINES_S
+from deliverydags import config
+from deliverydags.config import DEFAULT_COLLECTOR_ADDR, DEFAULT_DEADLINES_S
 
 K6_DIR = Path(__file__).resolve().parent.parent / "k6"  # package data: a wheel carries the scripts
 
@@ -34,7 +34,7 @@ class RunSettings:
     deadlines_s: tuple[float, ...] = DEFAULT_DEADLINES_S
     payload_bytes: int = 256
     variants: str = ""
-    collector_addr: str = "127.0.0.1:0"
+    collector_addr: str = DEFAULT_COLLECTOR_ADDR
     collector_url: str | None = None  # None: the collector's own address
     redis_url: str | None = None  # the reference target's broker; None: embedded queue
     target_args: tuple[str, ...] = ()  # extra reference-target flags (fault knobs)
@@ -46,7 +46,7 @@ class RunSettings:
         """A scenario name under k6/ (or DELIVERYDAGS_K6_DIR), or a path to a .js file."""
         if self.scenario.endswith(".js"):
             return Path(self.scenario).expanduser().resolve()
-        base = Path(os.environ.get("DELIVERYDAGS_K6_DIR", K6_DIR))
+        base = Path(config.env(config.K6_DIR) or K6_DIR)
         return base / f"{self.scenario}.js"
 
     def validate(self) -> RunSettings:

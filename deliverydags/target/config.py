@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-TOKEN_ENV = "DELIVERYDAGS_TARGET_TOKEN"
-SECRET_ENV = "DELIVERYDAGS_CALLBACK_SECRET"
-REDIS_URL_ENV = "DELIVERYDAGS_REDIS_URL"
+from deliverydags import config
+
+TOKEN_ENV = config.TARGET_TOKEN
+SECRET_ENV = config.CALLBACK_SECRET
+REDIS_URL_ENV = config.REDIS_URL
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1.
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from

@@ -8,6 +8,7 @@ measurements and decisions upstream are already materialized and stay so.
 
 import dagster as dg
 
+from deliverydags.config import CRITICAL_DELIVERY_RATE
 from deliverydags.defs.assets.ab import ab_comparison
 from deliverydags.defs.assets.gate import phase_gate
 from deliverydags.defs.assets.soak import message_soak
@@ -30,6 +31,8 @@ from deliverydags.review.tables import bullets
 class NotifyConfig(dg.Config):
     scenario: str = "message_soak"
     ui_base_url: str = "http://localhost:3000"  # the Dagster UI the links point to
+    # Tonight below this pages PagerDuty; keep it equal to phase_gate's, which rolls back.
+    critical_delivery_rate: float = CRITICAL_DELIVERY_RATE
 
 
 def _soak_run_id(context: dg.AssetExecutionContext, night: str) -> str | None:
@@ -73,6 +76,7 @@ def nightly_notifications(
         links,
         chaos=() if summary_sent else chaos,
         open_pages=store.open_pages(),
+        critical_rate=config.critical_delivery_rate,
     )
     if chaos and summary_sent:
         outgoing.append(chaos_update(night, chaos, links))

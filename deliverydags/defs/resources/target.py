@@ -1,5 +1,6 @@
 import dagster as dg
 
+from deliverydags.config import DEFAULT_COLLECTOR_ADDR
 from deliverydags.run.runner import Secrets
 
 
@@ -11,7 +12,7 @@ class DeliveryTargetResource(dg.ConfigurableResource):
     url: str | None = None
     token: str | None = None
     callback_secret: str | None = None
-    collector_addr: str = "127.0.0.1:0"
+    collector_addr: str = DEFAULT_COLLECTOR_ADDR
     collector_url: str | None = None
     redis_url: str | None = None
 

@@ -9,10 +9,11 @@ from typing import Any
 import dagster as dg
 import orjson
 
+from deliverydags import config
 from deliverydags.formats.signing import HEADER, sign
 from deliverydags.notify.http import NotificationError, Reply, post_json, where
 
-SECRET_ENV = "DELIVERYDAGS_ACTION_SECRET"
+SECRET_ENV = config.ACTION_SECRET
 
 
 class ActionWebhookResource(dg.ConfigurableResource):
