@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from deliverydags.chaos.recovery import measure
+from deliverydags.run.checks import Check
 from deliverydags.run.hooks import HookReport, RunContext, RunHook
 
 
@@ -19,7 +20,8 @@ class ChaosTiming:
 
 
 def gate(name: str, passed: bool, observed: object, limit: object) -> dict:
-    return {"name": name, "passed": bool(passed), "observed": observed, "limit": limit}
+    """A result "gates" entry (``Check.to_json``)."""
+    return Check(name, passed, observed, limit).to_json()
 
 
 def iso(ns: int | None) -> str | None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from deliverydags.run.checks import Check
+
 COUNT_SLACK = 0.001  # of accepted messages, for the window's edges
 LATENCY_ALLOWANCE_MS = 25.0
 TOLERANCE = (
@@ -154,9 +156,4 @@ def agreement_gate(rows: list[dict]) -> dict:
             f"{worst['figure']}: service {worst['service']} vs ledger {worst['ledger']} "
             f"(allowed {worst['allowed']})" + (f"; {off - 1} more figure(s) off" if off > 1 else "")
         )
-    return {
-        "name": "service_metrics_agree",
-        "passed": worst["excess"] == 0,
-        "observed": observed,
-        "limit": TOLERANCE,
-    }
+    return Check("service_metrics_agree", worst["excess"] == 0, observed, TOLERANCE).to_json()

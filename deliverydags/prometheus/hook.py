@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from deliverydags.run.checks import Check
 from deliverydags.run.hooks import HookReport, RunContext, RunHook
 
 from . import compare, memory
@@ -207,12 +208,11 @@ class PrometheusHook(RunHook):
         if grew is None:
             raise PrometheusError("too few RSS samples after the warm-up to fit a slope")
         observed = round(grew, 4)
-        return out, {"name": "memory_growth", "passed": grew < limit, "observed": observed,
-                     "limit": limit}  # fmt: skip
+        return out, Check("memory_growth", grew < limit, observed, limit).to_json()
 
 
 def _failed(name: str, observed: str, limit: object) -> dict:
-    return {"name": name, "passed": False, "observed": observed, "limit": limit}
+    return Check(name, False, observed, limit).to_json()
 
 
 def _read_counters(metrics_url: str) -> dict[str, float] | None:

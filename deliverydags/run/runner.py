@@ -26,7 +26,7 @@ from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE, SENDS_FORMAT_VERSION
 from deliverydags.formats.send_columns import SendCopier
 from deliverydags.ledger import reconcile
 from deliverydags.procs import ServiceError
-from deliverydags.run.checks import evaluate_gates
+from deliverydags.run.checks import Check, evaluate_gates
 from deliverydags.run.hooks import HookReport, RunContext, RunHook
 from deliverydags.run.k6 import K6Error, K6Outcome, run_k6
 from deliverydags.run.settings import ConfigError, RunSettings
@@ -250,8 +250,8 @@ def _hook_report(hook: RunHook, ctx: RunContext, result: dict) -> HookReport:
         return hook.report(ctx, result)
     except Exception as exc:
         ctx.log(f"{hook.name}: {exc}")
-        gate = {"name": hook.name, "passed": False, "observed": str(exc), "limit": "a report"}
-        return HookReport({"error": str(exc)}, [gate])
+        gate = Check(hook.name, False, str(exc), "a report")
+        return HookReport({"error": str(exc)}, [gate.to_json()])
 
 
 def check_target(url: str, timeout_s: float = 5.0) -> str:

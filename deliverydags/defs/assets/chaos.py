@@ -14,9 +14,11 @@ from pydantic import Field
 from deliverydags.chaos.hook import ChaosHook, ChaosTiming
 from deliverydags.chaos.redis_server import RedisServer, RedisServerError
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
+from deliverydags.defs.checks import check_result, metadata_value
 from deliverydags.defs.jobs.chaos import CHAOS_GROUP
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
+from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import ConfigError, Gates, RunSettings
 from deliverydags.run.summary import markdown
@@ -165,19 +167,10 @@ def chaos_asset(
 
 def check_results(result: dict, checks: Mapping[str, str]) -> list[dg.AssetCheckResult]:
     by_name = {g["name"]: g for g in result["gates"]}  # a hook's gate wins a name clash
-    out = []
-    for check in checks:
-        g = by_name.get(check)
-        if g is None:
-            g = {"passed": False, "observed": "not evaluated", "limit": "a gate"}
-        out.append(
-            dg.AssetCheckResult(
-                check_name=check,
-                passed=g["passed"],
-                metadata={"observed": _plain(g["observed"]), "limit": _plain(g["limit"])},
-            )
-        )
-    return out
+    return [
+        check_result(by_name.get(name) or Check(name, False, "not evaluated", "a gate"))
+        for name in checks
+    ]
 
 
 def chaos_passed(result: dict, checks: Mapping[str, str] | None = None) -> bool:
@@ -186,18 +179,10 @@ def chaos_passed(result: dict, checks: Mapping[str, str] | None = None) -> bool:
     return bool(gates) and all(g["passed"] for g in gates if checks is None or g["name"] in checks)
 
 
-def _plain(value: object) -> object:
-    if value is None:
-        return dg.MetadataValue.null()
-    if isinstance(value, list | dict):
-        return dg.MetadataValue.json(value)
-    return value
-
-
 def chaos_metadata(result: dict, run_dir: Path) -> dict:
     chaos = result.get("chaos") or {}
-    meta: dict = {key: _plain(chaos.get(key)) for key in CHAOS_KEYS}
-    meta.update({k: _plain(v) for k, v in chaos.items() if k not in meta and k != "error"})
+    meta: dict = {key: metadata_value(chaos.get(key)) for key in CHAOS_KEYS}
+    meta.update({k: metadata_value(v) for k, v in chaos.items() if k not in meta and k != "error"})
     if "error" in chaos:
         meta["chaos_error"] = str(chaos["error"])
     counts = result["counts"]

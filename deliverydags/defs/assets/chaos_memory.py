@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
+from deliverydags.defs.checks import check_result
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import (
     DeliveryTargetResource,
@@ -19,6 +20,7 @@ from deliverydags.defs.resources import (
     ResultsStoreResource,
 )
 from deliverydags.prometheus import MemoryCheck, service_report
+from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import Gates, RunSettings
 
@@ -134,13 +136,5 @@ def chaos_figures(result: dict, leak_bytes: int, warmup_fraction: float) -> dict
 def _check(name: str, gate: dict | None, prom: dict) -> dg.AssetCheckResult:
     if gate is None:  # the hook could not report at all
         reason = prom.get("error", "no report from Prometheus")
-        gate = {"passed": False, "observed": reason, "limit": "n/a"}
-    observed = gate["observed"]
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=gate["passed"],
-        metadata={
-            "observed": observed if observed is not None else "n/a",
-            "limit": gate["limit"] if gate["limit"] is not None else "n/a",
-        },
-    )
+        return check_result(Check(name, False, reason, "n/a"))
+    return check_result(gate, check_name=name)

@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
+from deliverydags.defs.checks import check_result
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import (
     DeliveryTargetResource,
@@ -12,6 +13,7 @@ from deliverydags.defs.resources import (
     ResultsStoreResource,
 )
 from deliverydags.prometheus import service_report
+from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import DEFAULT_DEADLINES_S, Gates, RunSettings
 from deliverydags.run.summary import markdown
@@ -100,32 +102,22 @@ def message_soak(
     context.log.info("\n" + markdown(result))
     return dg.MaterializeResult(
         metadata=_metadata(result, run_dir),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=g["name"],
-                passed=g["passed"],
-                metadata={"observed": _plain(g["observed"]), "limit": _plain(g["limit"])},
-            )
-            for g in _check_gates(result)
-        ],
+        check_results=[check_result(c) for c in _check_gates(result)],
     )
 
 
-def _check_gates(result: dict) -> list[dict]:
+def _check_gates(result: dict) -> list[Check]:
     """The gates that are checks; the service check is always there (failed with the
     hook's error if its report could not even produce the gate)."""
-    gates = [g for g in result["gates"] if g["name"] in GATE_CHECKS or g["name"] == SERVICE_CHECK]
-    if not any(g["name"] == SERVICE_CHECK for g in gates):
+    checks = [
+        Check.from_json(g)
+        for g in result["gates"]
+        if g["name"] in GATE_CHECKS or g["name"] == SERVICE_CHECK
+    ]
+    if not any(c.name == SERVICE_CHECK for c in checks):
         error = (result.get("prometheus") or {}).get("error", "no report from Prometheus")
-        gates.append({"name": SERVICE_CHECK, "passed": False, "observed": error, "limit": "n/a"})
-    return gates
-
-
-def _plain(value: object) -> object:
-    """A gate figure as metadata: numbers stay numbers, lists JSON, nothing 'n/a'."""
-    if value is None:
-        return "n/a"
-    return dg.MetadataValue.json(value) if isinstance(value, list) else value
+        checks.append(Check(SERVICE_CHECK, False, error, "n/a"))
+    return checks
 
 
 def _metadata(result: dict, run_dir) -> dict:

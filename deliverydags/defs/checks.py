@@ -1,0 +1,30 @@
+"""Checks (``deliverydags.run.checks.Check``) as Dagster asset check results: the one
+place a check's figures become metadata."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from deliverydags.run.checks import Check
+
+
+def metadata_value(value: object) -> object:
+    """A figure as metadata: numbers and text stay as they are, lists and dicts JSON,
+    nothing (None) a null metadata value."""
+    if value is None:
+        return dg.MetadataValue.null()
+    if isinstance(value, list | dict):
+        return dg.MetadataValue.json(value)
+    return value
+
+
+def check_result(check: Check | dict, check_name: str | None = None) -> dg.AssetCheckResult:
+    """``check`` (or its result-JSON "gates" entry) as the asset check ``check_name``
+    (the check's own name by default)."""
+    if isinstance(check, dict):
+        check = Check.from_json(check)
+    return dg.AssetCheckResult(
+        check_name=check_name or check.name,
+        passed=check.passed,
+        metadata={"observed": metadata_value(check.observed), "limit": metadata_value(check.limit)},
+    )
