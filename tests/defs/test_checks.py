@@ -1,0 +1,25 @@
+"""The one converter from a run's checks to Dagster asset check results."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from deliverydags.defs.checks import check_result, metadata_value
+from deliverydags.run.checks import Check
+
+
+def test_metadata_value_has_one_rule_for_nothing_and_for_lists() -> None:
+    assert metadata_value(None) == dg.MetadataValue.null()
+    assert metadata_value([1, 2]) == dg.MetadataValue.json([1, 2])
+    assert metadata_value({"a": 1}) == dg.MetadataValue.json({"a": 1})
+    assert metadata_value(0.5) == 0.5 and metadata_value("n/a") == "n/a"
+
+
+def test_check_result_from_a_check_or_its_json() -> None:
+    check = Check("p95_latency_ms", False, None, 100.0)
+    for given in (check, check.to_json()):
+        result = check_result(given)
+        assert result.check_name == "p95_latency_ms" and not result.passed
+        assert result.metadata["observed"] == dg.MetadataValue.null()
+        assert result.metadata["limit"] == dg.MetadataValue.float(100.0)
+    assert check_result(check, check_name="other").check_name == "other"
