@@ -21,9 +21,10 @@ from pathlib import Path
 
 import orjson
 
-from deliverydags import collector, procs, target
-from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE, SENDS_FORMAT_VERSION
+from deliverydags import collector, config, procs, target
+from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE
 from deliverydags.formats.send_columns import SendCopier
+from deliverydags.formats.send_records import read_sends
 from deliverydags.ledger import reconcile
 from deliverydags.procs import ServiceError
 from deliverydags.run.checks import Check, evaluate_gates
@@ -288,8 +289,8 @@ def _complete_secrets(settings: RunSettings, creds: Secrets) -> Secrets:
     missing = [
         name
         for name, value in (
-            ("DELIVERYDAGS_TARGET_TOKEN", creds.target_token),
-            ("DELIVERYDAGS_CALLBACK_SECRET", creds.callback_secret),
+            (config.TARGET_TOKEN, creds.target_token),
+            (config.CALLBACK_SECRET, creds.callback_secret),
         )
         if not value
     ]
@@ -300,13 +301,13 @@ def _complete_secrets(settings: RunSettings, creds: Secrets) -> Secrets:
 
 # Each child gets only its own secrets (procs.child_env adds the allowlisted rest).
 def _collector_env(creds: Secrets) -> dict[str, str]:
-    return {"DELIVERYDAGS_CALLBACK_SECRET": creds.callback_secret or ""}
+    return {config.CALLBACK_SECRET: creds.callback_secret or ""}
 
 
 def _target_env(creds: Secrets, target_args: Sequence[str]) -> dict[str, str]:
     env = {
-        "DELIVERYDAGS_TARGET_TOKEN": creds.target_token or "",
-        "DELIVERYDAGS_CALLBACK_SECRET": creds.callback_secret or "",
+        config.TARGET_TOKEN: creds.target_token or "",
+        config.CALLBACK_SECRET: creds.callback_secret or "",
     }
     password = os.environ.get("PGPASSWORD")
     if password is not None and any(a.startswith("--postgres-dsn") for a in target_args):
@@ -319,8 +320,8 @@ def _k6_env(
 ) -> dict[str, str]:
     # Only what k6 needs: the callback secret is the collector's, never k6's.
     env = procs.child_env()
+    env[config.TARGET_TOKEN] = creds.target_token or ""
     env.update(
-        DELIVERYDAGS_TARGET_TOKEN=creds.target_token or "",
         DD_TARGET_URL=target_url,
         DD_RATE=f"{s.rate:g}",
         DD_DURATION_S=f"{s.duration_s:g}",
@@ -340,7 +341,7 @@ def _wait_for_receipts(
     """Keep the books open until every accepted and indeterminate message has a receipt
     (then SETTLE_S more for trailing duplicates) or the last deadline of the last message
     sent has passed, whichever comes first (contract: "Deadlines")."""
-    outstanding, last_sent_ms = _expected_ids(run_dir / SENDS_FILE)
+    outstanding, last_sent_ms = _expected_ids(run_dir)
     tail = collector.ReceiptTail(run_dir / RECEIPTS_FILE)
     hard_stop = last_sent_ms / 1000 + deadlines_s[-1]
     next_log = 0.0
@@ -359,26 +360,14 @@ def _wait_for_receipts(
     log(f"last deadline passed with {len(outstanding)} messages still without a receipt")
 
 
-def _expected_ids(sends: Path) -> tuple[set[str], float]:
+def _expected_ids(run_dir: Path) -> tuple[set[str], float]:
     """Ids of accepted and indeterminate messages, and the last send time (ms)."""
     ids: set[str] = set()
-    last = time.time() * 1000
-    if not sends.exists():
-        return ids, last
     last = 0.0
-    with sends.open("rb") as f:
-        for line in f:
-            if not line.startswith(b'{"dd":'):
-                continue
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if rec.get("dd") != SENDS_FORMAT_VERSION:
-                continue
-            last = max(last, float(rec["sent_ms"]))
-            if rec["class"] != "rejected":
-                ids.add(rec["id"])
+    for rec in read_sends(run_dir):
+        last = max(last, rec.sent_ms)
+        if rec.send_class != "rejected":
+            ids.add(rec.id)
     return ids, last or time.time() * 1000
 
 

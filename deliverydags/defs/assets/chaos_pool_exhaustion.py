@@ -46,7 +46,7 @@ from deliverydags.defs.assets.chaos import (
     ChaosEnv,
     chaos_asset,
 )
-from deliverydags.formats import SENDS_FILE, SENDS_FORMAT_VERSION
+from deliverydags.formats.send_records import read_sends
 from deliverydags.run.hooks import RunContext
 from deliverydags.target.database import table_name
 
@@ -244,7 +244,7 @@ class PoolExhaustion(ChaosHook):
 
     def _db_rows(self) -> dict:
         """Every accepted message must have its row: the DB really is on the request path."""
-        accepted = _accepted_ids(self.run_dir / SENDS_FILE)
+        accepted = {r.id for r in read_sends(self.run_dir) if r.accepted}
         conn = psycopg2.connect(**self.pg, connect_timeout=CONNECT_TIMEOUT_S)
         try:
             with conn.cursor() as cur:
@@ -347,17 +347,6 @@ def _k6_requests(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             durs.append(float(data["value"]))
             codes.append(int(data["tags"].get("status") or 0))
     return np.asarray(ends), np.asarray(durs), np.asarray(codes)
-
-
-def _accepted_ids(sends: Path) -> set[str]:
-    ids: set[str] = set()
-    with sends.open("rb") as f:
-        for line in f:
-            if line.startswith(b'{"dd":'):
-                rec = orjson.loads(line)
-                if rec.get("dd") == SENDS_FORMAT_VERSION and rec.get("class") == "accepted":
-                    ids.add(rec["id"])
-    return ids
 
 
 def _hook(config: PoolExhaustionConfig, env: ChaosEnv) -> PoolExhaustion:

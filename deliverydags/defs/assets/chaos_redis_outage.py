@@ -32,7 +32,8 @@ from deliverydags.defs.assets.chaos import (
     ChaosEnv,
     chaos_asset,
 )
-from deliverydags.formats import RECEIPTS_FILE, SENDS_FILE
+from deliverydags.formats import RECEIPTS_FILE
+from deliverydags.formats.send_records import read_sends
 from deliverydags.run.hooks import RunContext
 
 CHECKS = {
@@ -153,15 +154,15 @@ def outage_answers(run_dir: Path, start_ns: int, end_ns: int) -> dict:
     out = {"outage_sent": 0, "outage_503": 0, "outage_other_status": 0, "outage_no_answer": 0}
     out["outage_accepted"] = 0
     lo, hi = start_ns / 1e6, end_ns / 1e6
-    for rec in _lines(Path(run_dir) / SENDS_FILE, b'{"dd":'):
-        if not lo <= float(rec.get("sent_ms", -1)) <= hi:
+    for rec in read_sends(run_dir):
+        if not lo <= rec.sent_ms <= hi:
             continue
         out["outage_sent"] += 1
-        if rec.get("class") == "accepted":
+        if rec.accepted:
             out["outage_accepted"] += 1  # possible only at the edges of the window
-        elif rec.get("status") == 503:
+        elif rec.status == 503:
             out["outage_503"] += 1
-        elif rec.get("class") == "indeterminate":
+        elif rec.send_class == "indeterminate":
             out["outage_no_answer"] += 1
         else:
             out["outage_other_status"] += 1
