@@ -36,6 +36,8 @@ ACTION_SECRET = "DELIVERYDAGS_ACTION_SECRET"  # secret: signs action webhook cal
 DEBUG = "DELIVERYDAGS_DEBUG"
 
 DEFAULT_DATA_DIR = "data"
+# The nightly soak: its k6 script, its asset and the scenario its results are stored under.
+SOAK_SCENARIO = "message_soak"
 DEFAULT_COLLECTOR_ADDR = "127.0.0.1:0"  # loopback, any free port
 # The seed's webhook timeouts (contract v1: "Deadlines").
 DEFAULT_DEADLINES_S = (30.0, 300.0, 900.0)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from deliverydags import config
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.review.phase_gate import ROLLOUTS  # the --rollout choices; no scipy
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="results store folder (default: $DELIVERYDAGS_DATA_DIR or data)",
     )
-    p.add_argument("--scenario", default="message_soak")
+    p.add_argument("--scenario", default=SOAK_SCENARIO)
 
 
 def _arm(text: str) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deliverydags.config import PROMETHEUS_URL, is_set
+from deliverydags.config import PROMETHEUS_URL, SOAK_SCENARIO, is_set
 
 LOCAL_DAGSTER_YAML = """\
 # Embedded default made by `deliverydags demo`: SQLite storage in this folder.
@@ -53,11 +53,11 @@ def run_demo(rate: float, duration_s: float) -> int:
         outcome = defs.resolve_job_def("nightly_soak").execute_in_process(
             partition_key=night,
             instance=instance,
-            run_config={"ops": {"message_soak": {"config": config}}},
+            run_config={"ops": {SOAK_SCENARIO: {"config": config}}},
             raise_on_error=False,
         )
     # The materialization carries the result even when a blocking check failed the run.
-    events = outcome.asset_materializations_for_node("message_soak")
+    events = outcome.asset_materializations_for_node(SOAK_SCENARIO)
     result = events[-1].metadata["result"].value if events else None
     dagster = Path(sys.executable).parent / "dagster"
     ui = f"DAGSTER_HOME={home} {dagster} dev -m deliverydags.definitions"

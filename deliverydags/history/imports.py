@@ -37,6 +37,7 @@ from pydantic import (
     ValidationError,
 )
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.history.store import ResultsStore
 from deliverydags.review.nights import K6_SOURCE
 from deliverydags.stats.metrics import extract_k6_metrics
@@ -191,7 +192,7 @@ def _summary_night(path: Path, night: str | None) -> tuple[str, str]:
     return mtime.date().isoformat(), "mtime"
 
 
-def read_recorded(path: Path, night: str | None = None, scenario: str = "message_soak") -> Recorded:
+def read_recorded(path: Path, night: str | None = None, scenario: str = SOAK_SCENARIO) -> Recorded:
     """One file as a stored night. ``night`` dates k6 summaries (results carry their own)."""
     try:
         doc = orjson.loads(path.read_bytes())
@@ -230,7 +231,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def read_all(
-    paths: Sequence[Path], night: str | None = None, scenario: str = "message_soak"
+    paths: Sequence[Path], night: str | None = None, scenario: str = SOAK_SCENARIO
 ) -> list[Recorded]:
     """Every file under ``paths``, checked before anything is stored."""
     files = expand(paths)

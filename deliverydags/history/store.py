@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from deliverydags.config import SOAK_SCENARIO
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     night DATE NOT NULL,
@@ -132,7 +134,7 @@ class ResultsStore:
                 ],
             )
 
-    def load(self, night: str, scenario: str = "message_soak") -> dict | None:
+    def load(self, night: str, scenario: str = SOAK_SCENARIO) -> dict | None:
         with self._connect(read_only=True) as con:
             row = con.execute(
                 "SELECT result FROM results WHERE night = ? AND scenario = ?", [night, scenario]
@@ -149,7 +151,7 @@ class ResultsStore:
             ).fetchall()
         return [orjson.loads(doc) for (doc,) in rows]
 
-    def nights(self, scenario: str = "message_soak") -> list[tuple[str, dict]]:
+    def nights(self, scenario: str = SOAK_SCENARIO) -> list[tuple[str, dict]]:
         """Every stored night of ``scenario``, oldest first, as (YYYY-MM-DD, result)."""
         with self._connect(read_only=True) as con:
             rows = con.execute(

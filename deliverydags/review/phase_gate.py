@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deliverydags.config import CRITICAL_DELIVERY_RATE
+from deliverydags.config import CRITICAL_DELIVERY_RATE, SOAK_SCENARIO
 from deliverydags.history.store import ResultsStore
 from deliverydags.review import trend
 from deliverydags.review.nights import Metrics, history_of, stored_metrics
@@ -34,7 +34,7 @@ KIND = "gate"
 @dataclass(frozen=True)
 class GateSettings:
     rollout: str = "delivery"
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     slo: SLOConfig | None = None
     slo_previous_nights: int = 7  # what relative SLO criteria compare with
     critical_delivery_rate: float | None = CRITICAL_DELIVERY_RATE

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deliverydags import config
-from deliverydags.config import DEFAULT_COLLECTOR_ADDR, DEFAULT_DEADLINES_S
+from deliverydags.config import DEFAULT_COLLECTOR_ADDR, DEFAULT_DEADLINES_S, SOAK_SCENARIO
 
 K6_DIR = Path(__file__).resolve().parent.parent / "k6"  # package data: a wheel carries the scripts
 
@@ -27,7 +27,7 @@ class Gates:
 
 @dataclass(frozen=True)
 class RunSettings:
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     target_url: str | None = None  # None: start the bundled reference target
     rate: float = 50.0
     duration_s: float = 60.0

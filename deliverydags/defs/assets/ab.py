@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
@@ -10,7 +11,7 @@ from deliverydags.review.tables import table
 
 
 class ABConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     control: str = ""  # the A arm; default: the first variant in the result
     split: str = ""  # planned shares as in the soak's variants (llm:0.5,template:0.5)
     alpha: float = 0.05

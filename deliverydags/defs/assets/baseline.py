@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import dagster as dg
 from pydantic import Field
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.partitions import FIRST_NIGHT
 from deliverydags.defs.resources import ResultsStoreResource
@@ -27,7 +28,7 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
 
 
 class BaselineConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     pinned_week: str = ""  # Monday (YYYY-MM-DD) of a known-good week
     pinned_nights: list[str] = Field(default_factory=list)  # or known-good nights
 

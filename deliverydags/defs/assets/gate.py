@@ -5,7 +5,7 @@ rollback an optional signed action webhook."""
 import dagster as dg
 from pydantic import Field
 
-from deliverydags.config import CRITICAL_DELIVERY_RATE
+from deliverydags.config import CRITICAL_DELIVERY_RATE, SOAK_SCENARIO
 from deliverydags.defs.assets.trend import trend_comparison
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
@@ -27,7 +27,7 @@ class SLOObjectiveConfig(dg.Config):
 
 class GateConfig(dg.Config):
     rollout: str = "delivery"  # "delivery" (95 -> 98 -> 99 -> 99.5 %) or "sms" (audiences)
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     critical_delivery_rate: float = (
         CRITICAL_DELIVERY_RATE  # tonight below this: critical alert, rollback
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
 from deliverydags.history.imports import (
@@ -25,7 +26,7 @@ SHOWN = 50
 
 class ImportConfig(dg.Config):
     folder: str = ""  # default: <data_dir>/import
-    scenario: str = "message_soak"  # the scenario k6 summaries are filed under
+    scenario: str = SOAK_SCENARIO  # the scenario k6 summaries are filed under
 
 
 @dg.asset(

@@ -8,7 +8,7 @@ measurements and decisions upstream are already materialized and stay so.
 
 import dagster as dg
 
-from deliverydags.config import CRITICAL_DELIVERY_RATE
+from deliverydags.config import CRITICAL_DELIVERY_RATE, SOAK_SCENARIO
 from deliverydags.defs.assets.ab import ab_comparison
 from deliverydags.defs.assets.gate import phase_gate
 from deliverydags.defs.assets.soak import message_soak
@@ -29,7 +29,7 @@ from deliverydags.review.tables import bullets
 
 
 class NotifyConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     ui_base_url: str = "http://localhost:3000"  # the Dagster UI the links point to
     # Tonight below this pages PagerDuty; keep it equal to phase_gate's, which rolls back.
     critical_delivery_rate: float = CRITICAL_DELIVERY_RATE

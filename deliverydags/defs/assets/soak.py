@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
 from deliverydags.defs.checks import check_result
 from deliverydags.defs.partitions import nightly_partitions
@@ -39,7 +40,7 @@ SERVICE_CHECK_DESC = (
 class SoakConfig(dg.Config):
     """The nightly profile by default (the seed's soak: 500 msg/s for 30 min)."""
 
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     rate: float = 500.0
     duration_s: float = 1800.0
     deadlines_s: list[float] = Field(default_factory=lambda: list(DEFAULT_DEADLINES_S))
@@ -75,10 +76,10 @@ class SoakConfig(dg.Config):
     group_name="delivery",
     kinds={"k6", "duckdb"},
     check_specs=[
-        dg.AssetCheckSpec(name, asset="message_soak", description=desc, blocking=True)
+        dg.AssetCheckSpec(name, asset=SOAK_SCENARIO, description=desc, blocking=True)
         for name, desc in GATE_CHECKS.items()
     ]
-    + [dg.AssetCheckSpec(SERVICE_CHECK, asset="message_soak", description=SERVICE_CHECK_DESC)],
+    + [dg.AssetCheckSpec(SERVICE_CHECK, asset=SOAK_SCENARIO, description=SERVICE_CHECK_DESC)],
     description="Tonight's message soak: k6 load, signed receipts, exact ledger, gates.",
 )
 def message_soak(

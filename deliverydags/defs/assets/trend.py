@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
@@ -19,7 +20,7 @@ from deliverydags.stats.trend import ChangePointConfig
 
 
 class TrendConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     rule_threshold: float = 0.10  # the seed: 10 % worse than the last 7 nights ...
     rule_window: int = 7
     rule_run_length: int = 3  # ... 3 nights running
@@ -119,7 +120,7 @@ def trend_comparison(
 
 
 class BaselineCheckConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     threshold: float = 0.10  # worse than the baseline mean by more than this (relative) ...
     sigmas: float = 3.0  # ... and by more than this many of the week's standard deviations
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
@@ -13,7 +14,7 @@ from deliverydags.review.windows import KIND, NoRunFiles, windows_report
 
 
 class WindowsConfig(dg.Config):
-    scenario: str = "message_soak"
+    scenario: str = SOAK_SCENARIO
     deadline_s: float = 0.0  # > 0: good = delivered within this many seconds of sending
     step_s: float = 60.0  # evaluate the windows every this many seconds
 

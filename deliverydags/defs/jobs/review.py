@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.baseline import baseline_snapshot, weekly_partitions
 from deliverydags.defs.assets.imports import imported_results
 from deliverydags.defs.assets.review import NIGHTLY_REVIEW
@@ -59,7 +60,7 @@ def stale_results_sensor(
     """Nightly runs that never happened trigger no asset; this notices them within 15 min
     of the 25 h mark. Only the last RECENT_DAYS nights are watched (old gaps in imported
     history are history, not news). A cheap query; the message goes out at most once."""
-    scenario = "message_soak"
+    scenario = SOAK_SCENARIO
     stale = recent_stale_nights(results.store, scenario, datetime.now(UTC), RECENT_DAYS)
     if not stale:
         return dg.SkipReason("Every recent night has a result within 25 h.")
