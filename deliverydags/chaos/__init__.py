@@ -1,19 +1,23 @@
 """Chaos scenarios: a real fault injected mid-load into the reference target, recovery
 measured with the exact ledger.
 
-Adding a scenario (see assets/chaos_consumer_kill.py for a complete one):
+Adding a scenario (see chaos/consumer_kill.py and defs/assets/chaos_consumer_kill.py
+for a complete one): the fault goes in ``chaos/<fault>.py`` (plain Python, no Dagster),
+the asset in ``defs/assets/chaos_<fault>.py``.
 
-1. Subclass :class:`ChaosHook` with a ``fault`` name and ``inject(ctx)`` (called on a
-   timer thread ``inject_after_s`` into the load; do the real thing: a signal, a server
-   stopped); ``release(ctx)`` undoes it ``hold_s`` later (skip it for an instantaneous
-   fault); ``observe(ctx)`` returns figures read while the target is still up (put the
-   DLQ count under ``"dlq"``, see :func:`dlq_depth`); ``extra(ctx, ledger)`` returns
-   figures computed from the run's files after the ledger; ``gates(figures, ledger)`` returns
-   the scenario's gates (build them with :func:`gate`, :func:`recovered_gate`).
-   ``ctx.target`` is the reference target's process (``procs.Service``).
-2. Make the asset (the Dagster wiring, :mod:`deliverydags.defs.assets.chaos`; this package
-   itself loads no Dagster): ``chaos_asset(name="chaos_x", description=..., checks={gate name:
-   description}, hook=lambda config, env: MyHook(config.timing(), ...),
+1. In ``chaos/<fault>.py``, subclass :class:`ChaosHook` with a ``fault`` name and
+   ``inject(ctx)`` (called on a timer thread ``inject_after_s`` into the load; do the real
+   thing: a signal, a server stopped); ``release(ctx)`` undoes it ``hold_s`` later (skip
+   it for an instantaneous fault); ``observe(ctx)`` returns figures read while the target
+   is still up (put the DLQ count under ``"dlq"``, see :func:`dlq_depth`);
+   ``extra(ctx, ledger)`` returns figures computed from the run's files after the ledger;
+   ``gates(figures, ledger)`` returns the scenario's gates (build them with :func:`gate`,
+   :func:`recovered_gate`). ``ctx.target`` is the reference target's process
+   (``procs.Service``). Its constructor takes plain values, never the Dagster config.
+2. In ``defs/assets/chaos_<fault>.py``, make the asset (the Dagster wiring,
+   :mod:`deliverydags.defs.assets.chaos`; this package itself loads no Dagster):
+   ``chaos_asset(name="chaos_x", description=..., checks={gate name: description},
+   hook=lambda config, env: MyHook(config.timing(), ...),
    config_type=MyConfig, broker="own_redis" | "target")``. ``MyConfig`` subclasses
    :class:`ChaosConfig` to change defaults (``recover_within_s``, ``hold_s``,
    ``target_args`` ...) or add knobs. With ``broker="own_redis"`` the run gets its own

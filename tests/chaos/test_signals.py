@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from deliverydags.chaos import ChaosTiming, ProcessGone, send_signal
-from deliverydags.defs.assets.chaos_consumer_kill import ConsumerKill
+from deliverydags.chaos.consumer_kill import ConsumerKill
 
 pytestmark = pytest.mark.integration
 

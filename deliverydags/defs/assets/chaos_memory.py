@@ -4,12 +4,14 @@ A load runs against the reference target while a Prometheus scrapes the resident
 of every target process (API and consumers) each second; after a warm-up the growth of
 the worst process (least-squares line through its RSS) must stay under the limit.
 ``leak_bytes`` turns on the target's real leak (--fault-leak-bytes), the proof that the
-check can fail.
+check can fail. The fault and its figures are :mod:`deliverydags.chaos.memory`; this
+module is the Dagster wiring.
 """
 
 import dagster as dg
 from pydantic import Field
 
+from deliverydags.chaos.memory import chaos_figures, leak_args
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
 from deliverydags.defs.checks import check_result
 from deliverydags.defs.partitions import nightly_partitions
@@ -68,7 +70,6 @@ def chaos_memory(
     night = context.partition_key
     run_id = new_run_id()
     run_dir = results.run_dir(night, run_id)
-    leak = ["--fault-leak-bytes", str(config.leak_bytes)] if config.leak_bytes else []
     settings = RunSettings(
         target_url=None,
         rate=config.rate,
@@ -76,7 +77,7 @@ def chaos_memory(
         deadlines_s=tuple(config.deadlines_s),
         collector_addr=target.collector_addr,
         redis_url=target.redis_url,
-        target_args=(*config.target_args, *leak),
+        target_args=(*config.target_args, *leak_args(config.leak_bytes)),
         k6_binary=k6.path(),
         gates=Gates(p95_latency_ms=1000.0),  # latency is the soak's business here
     )
@@ -103,34 +104,6 @@ def chaos_memory(
         },
         check_results=[_check(name, gates.get(name), prom) for name in CHECKS],
     )
-
-
-def chaos_figures(result: dict, leak_bytes: int, warmup_fraction: float) -> dict:
-    """The CHAOS RESULT CONVENTION entries, plus the memory figures."""
-    prom = result.get("prometheus") or {}
-    mem = prom.get("memory") or {}
-    worst = (mem.get("processes") or {}).get(mem.get("worst")) or {}
-    summed = mem.get("sum") or {}
-    dlq = (prom.get("service") or {}).get("max_dlq_depth")
-    return {
-        "fault": f"memory leak of {leak_bytes} B per message" if leak_bytes else "none (watch)",
-        "injected_at": result["started_at"] if leak_bytes else None,
-        "released_at": None,
-        "time_to_detect_s": None,
-        "time_to_recover_s": None,
-        "lost": result["counts"]["lost"],
-        "duplicates": result["counts"]["duplicates"],
-        "dlq": None if dlq is None else int(dlq),
-        "leak_bytes_per_message": leak_bytes,
-        "warmup_fraction": warmup_fraction,
-        "rss_growth": mem.get("growth"),
-        "rss_worst_process": mem.get("worst"),
-        "rss_slope_bytes_per_s": worst.get("slope_bytes_per_s"),
-        "rss_slope_pct_per_h": worst.get("slope_pct_per_h"),
-        "rss_start_bytes": worst.get("rss_start_bytes"),
-        "rss_end_bytes": worst.get("rss_end_bytes"),
-        "rss_sum_growth": summed.get("growth"),
-    }
 
 
 def _check(name: str, gate: dict | None, prom: dict) -> dg.AssetCheckResult:

@@ -1,0 +1,41 @@
+"""The memory fault (asset ``chaos_memory``, wired in
+:mod:`deliverydags.defs.assets.chaos_memory`): the target's own leak
+(``--fault-leak-bytes``) and the chaos figures read from the run's Prometheus memory
+report.
+"""
+
+from __future__ import annotations
+
+
+def leak_args(leak_bytes: int) -> list[str]:
+    """Target arguments turning on its real leak of ``leak_bytes`` per accepted message
+    (none when 0: the run only watches)."""
+    return ["--fault-leak-bytes", str(leak_bytes)] if leak_bytes else []
+
+
+def chaos_figures(result: dict, leak_bytes: int, warmup_fraction: float) -> dict:
+    """The CHAOS RESULT CONVENTION entries, plus the memory figures."""
+    prom = result.get("prometheus") or {}
+    mem = prom.get("memory") or {}
+    worst = (mem.get("processes") or {}).get(mem.get("worst")) or {}
+    summed = mem.get("sum") or {}
+    dlq = (prom.get("service") or {}).get("max_dlq_depth")
+    return {
+        "fault": f"memory leak of {leak_bytes} B per message" if leak_bytes else "none (watch)",
+        "injected_at": result["started_at"] if leak_bytes else None,
+        "released_at": None,
+        "time_to_detect_s": None,
+        "time_to_recover_s": None,
+        "lost": result["counts"]["lost"],
+        "duplicates": result["counts"]["duplicates"],
+        "dlq": None if dlq is None else int(dlq),
+        "leak_bytes_per_message": leak_bytes,
+        "warmup_fraction": warmup_fraction,
+        "rss_growth": mem.get("growth"),
+        "rss_worst_process": mem.get("worst"),
+        "rss_slope_bytes_per_s": worst.get("slope_bytes_per_s"),
+        "rss_slope_pct_per_h": worst.get("slope_pct_per_h"),
+        "rss_start_bytes": worst.get("rss_start_bytes"),
+        "rss_end_bytes": worst.get("rss_end_bytes"),
+        "rss_sum_growth": summed.get("growth"),
+    }
