@@ -1,32 +1,10 @@
-"""The code location: every asset, job, schedule and sensor, with resources chosen from
-the environment (no target URL set: the bundled reference target)."""
+"""The code location: the soak, review and chaos domains' Definitions merged, with
+resources chosen from the environment (no target URL set: the bundled reference target)."""
 
 import dagster as dg
 
 from deliverydags import config
-from deliverydags.defs.assets.baseline import baseline_snapshot
-from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
-from deliverydags.defs.assets.chaos_memory import chaos_memory
-from deliverydags.defs.assets.chaos_pool_exhaustion import chaos_pool_exhaustion
-from deliverydags.defs.assets.chaos_redis_outage import chaos_redis_outage
-from deliverydags.defs.assets.imports import imported_results
-from deliverydags.defs.assets.review import NIGHTLY_REVIEW, REVIEW_CHECKS
-from deliverydags.defs.assets.soak import message_soak
-from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
-from deliverydags.defs.jobs.nightly import nightly_soak_job, nightly_soak_schedule
-from deliverydags.defs.jobs.review import (
-    history_import_job,
-    nightly_review_job,
-    review_after_failed_night,
-    stale_results_sensor,
-    weekly_baseline_job,
-    weekly_baseline_schedule,
-)
-from deliverydags.defs.jobs.sensors import (
-    chaos_after_green_soak,
-    deploy_change_sensor,
-    notify_after_chaos,
-)
+from deliverydags.defs import chaos, review, soak
 from deliverydags.defs.resources import (
     ActionWebhookResource,
     DeliveryTargetResource,
@@ -99,39 +77,17 @@ def _notify() -> dict:
     }
 
 
-defs = dg.Definitions(
-    assets=[
-        message_soak,
-        *NIGHTLY_REVIEW,
-        baseline_snapshot,
-        imported_results,
-        chaos_memory,
-        chaos_consumer_kill,
-        chaos_redis_outage,
-        chaos_pool_exhaustion,
-    ],
-    asset_checks=[*REVIEW_CHECKS],
-    jobs=[
-        nightly_soak_job,
-        nightly_review_job,
-        weekly_baseline_job,
-        history_import_job,
-        nightly_chaos_job,
-        chaos_notifications_job,
-    ],
-    schedules=[nightly_soak_schedule, weekly_baseline_schedule],
-    sensors=[
-        stale_results_sensor,
-        review_after_failed_night,
-        chaos_after_green_soak,
-        deploy_change_sensor,
-        notify_after_chaos,
-    ],
-    resources={
-        "k6": K6Resource(),
-        "target": _target(),
-        "results": _results(),
-        "prometheus": _prometheus(),
-        **_notify(),
-    },
+defs = dg.Definitions.merge(
+    soak.defs,
+    review.defs,
+    chaos.defs,
+    dg.Definitions(
+        resources={
+            "k6": K6Resource(),
+            "target": _target(),
+            "results": _results(),
+            "prometheus": _prometheus(),
+            **_notify(),
+        }
+    ),
 )
