@@ -1,14 +1,5 @@
-"""`chaos_consumer_kill`: the Dagster wiring of the consumer-kill fault
-(:mod:`deliverydags.chaos.consumer_kill`): SIGKILL a consumer process of the reference
-target mid-load.
-
-The victim is the consumer holding the most pending (read, unacknowledged) entries at
-the moment of the kill, so the fault always lands on work in flight. Its entries must
-be taken over (re-read by its restarted successor, or XAUTOCLAIMed by another
-consumer) and delivered within ``recover_within_s``, with nothing lost. ``signal:
-SIGSTOP`` is the hung-consumer variant: the process stays (the supervisor sees nothing
-to restart) until SIGCONT at release, so only XAUTOCLAIM can rescue its entries.
-"""
+"""`chaos_consumer_kill`: the Dagster wiring of the consumer-kill fault (SIGKILL a consumer
+of the reference target mid-load; see :mod:`deliverydags.chaos.consumer_kill`)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,5 @@
-"""`chaos_pool_exhaustion`: the target's Postgres pool exhausted mid-load, for real.
-
-The reference target runs with ``--postgres-dsn`` (the machine's Postgres) and records
-every admitted message in a table of its own before publishing it, through a pool of
-``pool_size`` connections (target/database.py). The fault: this run opens its own
-connection and takes ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` on that table. Every
-INSERT of the target then blocks holding its pool connection, the pool is exhausted,
-acquires time out, and the target's circuit breaker should open and answer 503 at once
-(with Retry-After) instead of letting requests hang. ``hold_s`` later the lock is
-released (ROLLBACK) and admission must come back within ``recover_within_s``.
-
-Each run gets its own ``--stream-prefix`` (so its own table), dropped at the end.
-Evidence of the answers' speed is k6's own per-request records (``--out json``, gzip):
-``http_req_duration`` with its ``status`` tag. The breaker's state and the pool's use
-are sampled from the target's /metrics while the fault is on.
-"""
+"""`chaos_pool_exhaustion`: the Dagster wiring of the pool-exhaustion fault (the target's
+Postgres pool exhausted mid-load, for real; see :mod:`deliverydags.chaos.pool_exhaustion`)."""
 
 from __future__ import annotations
 

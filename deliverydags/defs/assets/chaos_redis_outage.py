@@ -1,13 +1,5 @@
-"""`chaos_redis_outage`: stop the target's Redis mid-load, start it again later.
-
-The run has its own redis-server (AOF, fsync on every write); the fault is a real
-SIGTERM of that server, and release starts it again on the same port and data dir
-after ``hold_s``. Meanwhile the target must answer 503 at once (nothing accepted that
-it cannot keep), keep every message it answered 202 (zero loss by the ledger), account
-for every message it reported failed in its DLQ, and deliver normally again within
-``recover_within_s`` of Redis's return. k6 sends each message once here
-(``client_tries``), so the 503s are the service's answers, not hidden by retries.
-"""
+"""`chaos_redis_outage`: the Dagster wiring of the Redis-outage fault (the target's Redis
+stopped mid-load, started again later; see :mod:`deliverydags.chaos.redis_outage`)."""
 
 from __future__ import annotations
 
