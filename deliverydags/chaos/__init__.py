@@ -22,7 +22,7 @@ the asset in ``defs/assets/chaos_<fault>.py``.
    :class:`ChaosConfig` to change defaults (``recover_within_s``, ``hold_s``,
    ``target_args`` ...) or add knobs. With ``broker="own_redis"`` the run gets its own
    redis-server on a free loopback port (``env.redis``: stop()/start() it for real).
-3. Register the asset in definitions.py; it joins the ``chaos`` group, so
+3. Add the asset to ``defs/chaos.py``'s Definitions; it joins the ``chaos`` group, so
    ``nightly_chaos_job`` runs it.
 
 The result follows the CHAOS RESULT CONVENTION: ``result["scenario"]`` is the asset
