@@ -9,9 +9,8 @@ import pytest
 
 from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
 from deliverydags.defs.assets.chaos_redis_outage import chaos_redis_outage
-from tests.chaos.test_consumer_kill import _no_orphans
 from tests.conftest import soak_resources
-from tests.support.chaos import NIGHT
+from tests.support.chaos import NIGHT, no_orphans
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +32,14 @@ def _failure(asset: dg.AssetsDefinition, tmp_path: Path, config: dict, **target:
 def test_unknown_signal(tmp_path: Path) -> None:
     msg = _failure(chaos_consumer_kill, tmp_path, {"signal": "SIGHUP"})
     assert msg == "signal must be one of SIGKILL, SIGSTOP, not 'SIGHUP'"
-    _no_orphans()
+    no_orphans()
 
 
 def test_fault_after_the_load(tmp_path: Path) -> None:
     msg = _failure(chaos_redis_outage, tmp_path, {"duration_s": 10.0, "inject_after_s": 10.0})
     assert msg.startswith("inject_after_s (10) must be less than duration_s (10)")
     assert "\n" not in msg
-    _no_orphans()
+    no_orphans()
 
 
 def test_external_target_is_refused(tmp_path: Path) -> None:

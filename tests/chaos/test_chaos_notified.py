@@ -14,9 +14,9 @@ from deliverydags.defs.assets.notifications import nightly_notifications
 from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
 from deliverydags.defs.jobs.sensors import notify_after_chaos
 from deliverydags.defs.resources import PrometheusResource
-from tests.chaos.test_consumer_kill import BASE, TARGET
-from tests.defs.test_review_assets import night, resources, result_doc, seed
-from tests.notify.test_notify import fake, posts, slack  # noqa: F401 (fixture)
+from tests.support.chaos import BASE, TARGET
+from tests.support.history import night, resources, result_doc, seed
+from tests.support.notify import fake, posts, slack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.defs.test_review_assets import night, result_doc, seed
-from tests.notify.test_notify import fake, posts, run_night, slack  # noqa: F401 (fixture)
+from tests.support.history import night, result_doc, seed
+from tests.support.notify import fake, posts, run_night, slack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

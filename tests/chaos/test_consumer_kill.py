@@ -4,34 +4,17 @@ within 30 s, with it switched off the checks fail."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psutil
 import pytest
 
 from deliverydags.defs.assets.chaos_consumer_kill import CHECKS, chaos_consumer_kill
-from tests.support.chaos import checks, materialize, metadata, stored
+from tests.support.chaos import BASE, TARGET, checks, materialize, metadata, no_orphans, stored
 
 pytestmark = pytest.mark.integration
 
 NAME = "chaos_consumer_kill"
-# 200 ms batching windows: the victim always holds a batch it has not sent yet.
-TARGET = ["--consumers", "2", "--batch-wait-ms", "200"]
-BASE = {
-    "rate": 150.0,
-    "duration_s": 20.0,
-    "inject_after_s": 6.0,
-    "deadlines_s": [25.0],
-    "normal_latency_ms": 1000.0,
-    "min_pending": 5,
-}
-
-
-def _no_orphans() -> None:
-    me = psutil.Process(os.getpid())
-    names = [" ".join(c.cmdline()) for c in me.children(recursive=True)]
-    assert not [n for n in names if "redis-server" in n or "deliverydags.target" in n], names
 
 
 def test_killed_consumer_entries_are_reclaimed_with_zero_loss_within_30_s(tmp_path: Path) -> None:
@@ -59,7 +42,7 @@ def test_killed_consumer_entries_are_reclaimed_with_zero_loss_within_30_s(tmp_pa
     print({k: v for k, v in meta.items() if k not in ("report", "result")})
     row = stored(tmp_path, NAME)
     assert row is not None and row["chaos"]["time_to_recover_s"] == meta["time_to_recover_s"]
-    _no_orphans()
+    no_orphans()
 
 
 def test_reclaim_switched_off_makes_the_checks_fail(tmp_path: Path) -> None:
@@ -72,7 +55,7 @@ def test_reclaim_switched_off_makes_the_checks_fail(tmp_path: Path) -> None:
     assert meta["time_to_recover_s"] is None
     assert checks(result) == {"zero_loss": False, "recovered_within_s": False}
     assert not result.success
-    _no_orphans()
+    no_orphans()
 
 
 def test_hung_consumer_entries_are_taken_over_by_xautoclaim(tmp_path: Path) -> None:
@@ -91,4 +74,4 @@ def test_hung_consumer_entries_are_taken_over_by_xautoclaim(tmp_path: Path) -> N
     assert meta["signal"] == "SIGSTOP" and meta["consumer_restarted"] is False
     assert meta["reclaim_log_lines"] >= 1
     assert meta["lost"] == 0
-    _no_orphans()
+    no_orphans()

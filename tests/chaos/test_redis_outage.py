@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from deliverydags.defs.assets.chaos_redis_outage import CHECKS, chaos_redis_outage
-from tests.chaos.test_consumer_kill import _no_orphans
-from tests.support.chaos import checks, materialize, metadata, stored
+from tests.support.chaos import checks, materialize, metadata, no_orphans, stored
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +45,7 @@ def test_outage_answers_503_loses_nothing_accepted_and_recovers_within_60_s(
     assert meta["failed_not_in_dlq"] == 0
     row = stored(tmp_path, NAME)
     assert row is not None and row["chaos"]["fault"] == "redis_outage"
-    _no_orphans()
+    no_orphans()
 
 
 def test_hung_redis_is_answered_503_within_the_request_timeout(tmp_path: Path) -> None:
@@ -70,4 +69,4 @@ def test_hung_redis_is_answered_503_within_the_request_timeout(tmp_path: Path) -
     assert meta["lost"] == 0 and meta["time_to_recover_s"] <= 60
     # (k6 drops some sends while its VUs wait on the stalled requests: the run's status
     # may say k6_thresholds failed; the scenario's own checks above are what count.)
-    _no_orphans()
+    no_orphans()

@@ -11,7 +11,7 @@ import pytest
 
 from deliverydags.history.store import ResultsStore
 from tests.conftest import run_cli
-from tests.defs.test_review_assets import night, result_doc, stepped_p95
+from tests.support.history import night, result_doc, stepped_p95
 
 pytestmark = pytest.mark.integration
 

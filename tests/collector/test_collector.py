@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -22,60 +20,13 @@ from deliverydags.collector.journal import Journal, JournalError
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, signing
 from deliverydags.formats.receipt_columns import COLUMNS_FILE, SEAL_FILE, sealed_columns
 from deliverydags.procs import Service
+from tests.support.collector import ENV, KEY, SECRET, get_json, lines, post, receipt
 
 pytestmark = pytest.mark.integration  # the collector as a process
-
-SECRET = "collector-test-secret-4f9c2e"
-KEY = SECRET.encode()
-ENV = {**os.environ, SECRET_ENV: SECRET}
-
-
-def receipt(i: int, stream: str = "s", status: str = "delivered") -> dict:
-    return {
-        "id": f"m-{i}",
-        "stream": stream,
-        "seq": i,
-        "status": status,
-        "delivered_at": "2025-01-01T00:00:00.000Z",
-    }
 
 
 def batch(ids: range, stream: str = "s") -> dict:
     return {"messages": [receipt(i, stream) for i in ids]}
-
-
-def post(url: str, body: bytes, signature: str | None = "sign", path: str = RECEIPTS_PATH):
-    """POST ``body``; ``signature="sign"`` signs it with the test secret, None sends none."""
-    headers = {"Content-Type": "application/json"}
-    if signature == "sign":
-        signature = signing.sign(KEY, body)
-    if signature is not None:
-        headers[signing.HEADER] = signature
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("POST", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def get_json(url: str, path: str) -> tuple[int, dict]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, orjson.loads(resp.read())
-    finally:
-        conn.close()
-
-
-def lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 @pytest.fixture

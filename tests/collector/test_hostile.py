@@ -29,7 +29,7 @@ from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, signing
 from deliverydags.ledger.receipts import read_receipts, read_rejected
 from deliverydags.procs import Service
 from deliverydags.target.delivery import bodies
-from tests.collector.test_collector import ENV, KEY, get_json, lines, post, receipt
+from tests.support.collector import ENV, KEY, get_json, lines, post, receipt
 
 pytestmark = pytest.mark.integration  # starts the collector
 

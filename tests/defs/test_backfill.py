@@ -34,7 +34,7 @@ from deliverydags.defs.assets.imports import imported_results
 from deliverydags.defs.resources import ResultsStoreResource
 from deliverydags.history.store import ResultsStore
 from tests.conftest import ROOT
-from tests.defs.test_review_assets import result_doc
+from tests.support.history import result_doc
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ its base_url; what it received is asserted (method, channel, blocks, no repeats)
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -18,88 +17,19 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.defs.assets.ab import ab_comparison
 from deliverydags.defs.assets.gate import phase_gate
-from deliverydags.defs.assets.notifications import nightly_notifications
-from deliverydags.defs.assets.trend import trend_comparison
-from deliverydags.defs.assets.windows import delivery_windows
-from deliverydags.defs.resources import PagerDutyResource, SlackResource
-from tests.defs.test_review_assets import night, resources, result_doc, seed, stepped_p95
+from deliverydags.defs.resources import PagerDutyResource
+from tests.support.history import night, resources, result_doc, seed, stepped_p95
+from tests.support.notify import fake, posts, run_night, slack  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
-CHAIN = [trend_comparison, phase_gate, ab_comparison, delivery_windows, nightly_notifications]
 MEASUREMENTS = ("trend_comparison", "phase_gate", "ab_comparison", "delivery_windows")
-
-
-@dataclass
-class FakeAPI:
-    """Records every request; answers with ``status`` and ``body`` (set by the test)."""
-
-    status: int = 200
-    body: dict | str = field(default_factory=lambda: {"ok": True, "ts": "1.0"})
-    requests: list[dict] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAPI]:
-    api = FakeAPI()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            api.requests.append(
-                {
-                    "method": self.command,
-                    "path": self.path,
-                    "auth": self.headers.get("Authorization"),
-                    "headers": dict(self.headers),
-                    "raw": raw,
-                    "json": json.loads(raw) if raw else None,
-                }
-            )
-            body = api.body if isinstance(api.body, str) else json.dumps(api.body)
-            self.send_response(api.status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    yield api
-    server.shutdown()
-    server.server_close()
-
-
-def slack(url: str, token: str | None = "xoxb-test") -> SlackResource:
-    return SlackResource(token=token, channel="#delivery", base_url=url + "api/",
-                         max_retries=2, backoff_s=0.01)  # fmt: skip
 
 
 def pagerduty(url: str, key: str | None = "R0UTING") -> PagerDutyResource:
     return PagerDutyResource(routing_key=key, url=url + "v2/enqueue", max_retries=2,
                              backoff_s=0.01)  # fmt: skip
-
-
-def run_night(data_dir: Path, n: str, instance, **res: object) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        CHAIN,
-        partition_key=n,
-        resources=resources(data_dir, **res),
-        instance=instance,
-        raise_on_error=False,
-        run_config={"ops": {"nightly_notifications": {"config": {"ui_base_url": "http://ui"}}}},
-    )
-
-
-def posts(api: FakeAPI) -> list[dict]:
-    return [r["json"] for r in api.requests]
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
@@ -128,7 +58,7 @@ def week(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_summary_and_one_message_per_regression_never_repeated(stepped: Path, fake) -> None:
+def test_summary_and_one_message_per_regression_never_repeated(stepped: Path, fake) -> None:  # noqa: F811
     with dg.instance_for_test() as instance:
         for i in (41, 42, 42, 43):
             result = run_night(stepped, night(i), instance, slack=slack(fake.url))
@@ -156,7 +86,7 @@ def test_summary_and_one_message_per_regression_never_repeated(stepped: Path, fa
     assert "latency_ms.p95" in trend["text"]["text"]
 
 
-def test_gate_change_and_pagerduty_pages_once(tmp_path: Path, fake) -> None:
+def test_gate_change_and_pagerduty_pages_once(tmp_path: Path, fake) -> None:  # noqa: F811
     rates = [0.999] * 7 + [0.90]
     seed(tmp_path, [result_doc(night(i), rate=r) for i, r in enumerate(rates)])
     with dg.instance_for_test() as instance:
@@ -185,7 +115,12 @@ def test_gate_change_and_pagerduty_pages_once(tmp_path: Path, fake) -> None:
     ],
 )
 def test_slack_failing_fails_only_the_notification(
-    week: Path, fake, status: int, body, expected: str, tries: int
+    week: Path,
+    fake,  # noqa: F811
+    status: int,
+    body,
+    expected: str,
+    tries: int,
 ) -> None:
     fake.status, fake.body = status, body
     with dg.instance_for_test() as instance:
@@ -209,7 +144,7 @@ def test_slack_unreachable(week: Path) -> None:
     assert line.startswith("Slack failed (") and "unreachable" in line and "\n" not in line
 
 
-def test_pagerduty_down_fails_only_the_notification(tmp_path: Path, fake) -> None:
+def test_pagerduty_down_fails_only_the_notification(tmp_path: Path, fake) -> None:  # noqa: F811
     seed(tmp_path, [result_doc(night(0), rate=0.9)])
     fake.status, fake.body = 503, {"status": "unavailable"}
     with dg.instance_for_test() as instance:
@@ -225,7 +160,7 @@ def test_pagerduty_down_fails_only_the_notification(tmp_path: Path, fake) -> Non
     assert materialized(result) == set(MEASUREMENTS)
 
 
-def test_no_slack_token_does_nothing_and_says_so(week: Path, fake) -> None:
+def test_no_slack_token_does_nothing_and_says_so(week: Path, fake) -> None:  # noqa: F811
     with dg.instance_for_test() as instance:
         result = run_night(week, night(6), instance)
     assert result.success
@@ -235,7 +170,7 @@ def test_no_slack_token_does_nothing_and_says_so(week: Path, fake) -> None:
     assert fake.requests == []
 
 
-def test_stale_sensor_alerts_once_per_missing_night(tmp_path: Path, fake) -> None:
+def test_stale_sensor_alerts_once_per_missing_night(tmp_path: Path, fake) -> None:  # noqa: F811
     from datetime import UTC, datetime, timedelta
 
     from deliverydags.defs.jobs.review import stale_results_sensor
@@ -254,7 +189,7 @@ def test_stale_sensor_alerts_once_per_missing_night(tmp_path: Path, fake) -> Non
     assert post["channel"] == "#delivery"
 
 
-def test_gate_action_webhook_is_signed_and_called_once(tmp_path: Path, fake) -> None:
+def test_gate_action_webhook_is_signed_and_called_once(tmp_path: Path, fake) -> None:  # noqa: F811
     from deliverydags.defs.resources import ActionWebhookResource
     from deliverydags.formats.signing import HEADER, verify
 
@@ -279,7 +214,7 @@ def test_gate_action_webhook_is_signed_and_called_once(tmp_path: Path, fake) -> 
     assert call["json"]["decision"] == "promote" and call["json"]["phase_after"] == "98%"
 
 
-def test_gate_action_webhook_down_fails_its_check_not_the_decision(tmp_path: Path, fake) -> None:
+def test_gate_action_webhook_down_fails_its_check_not_the_decision(tmp_path: Path, fake) -> None:  # noqa: F811
     from deliverydags.defs.resources import ActionWebhookResource
 
     fake.status = 502
@@ -422,7 +357,7 @@ def test_blocks_stay_within_slack_limits() -> None:
     assert ab["text"]["text"].endswith("…")
 
 
-def test_pagerduty_resolved_once_by_the_next_green_night(tmp_path: Path, fake) -> None:
+def test_pagerduty_resolved_once_by_the_next_green_night(tmp_path: Path, fake) -> None:  # noqa: F811
     # Night 0's pages never get through (nothing to resolve), nights 1 and 2 page, night 3
     # is green: it resolves exactly what nights 1 and 2 triggered, once.
     rates = [0.9, 0.9, 0.9, 0.999, 0.999]
