@@ -3,6 +3,8 @@ place a check's figures become metadata."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dagster as dg
 
 from deliverydags.run.checks import Check
@@ -28,3 +30,16 @@ def check_result(check: Check | dict, check_name: str | None = None) -> dg.Asset
         passed=check.passed,
         metadata={"observed": metadata_value(check.observed), "limit": metadata_value(check.limit)},
     )
+
+
+def check_results(
+    result: dict, names: Iterable[str], *, missing: str, missing_limit: str = "n/a"
+) -> list[dg.AssetCheckResult]:
+    """One asset check result per name, from the result's gate of that name (a hook's gate
+    wins a name clash: it comes later); a gate the run did not produce fails its check,
+    ``missing`` saying why."""
+    by_name = {g["name"]: g for g in result["gates"]}
+    return [
+        check_result(by_name.get(name) or Check(name, False, missing, missing_limit), name)
+        for name in names
+    ]

@@ -63,6 +63,11 @@ def markdown(prom: dict, result: dict) -> str:
     return "\n".join(lines)
 
 
+def error(result: dict) -> str:
+    """Why the run has no service report: the Prometheus hook's error."""
+    return (result.get("prometheus") or {}).get("error", "no report from Prometheus")
+
+
 def _mib(value: float | None) -> float | None:
     return None if value is None else value / 2**20
 

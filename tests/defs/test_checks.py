@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from deliverydags.defs.checks import check_result, metadata_value
+from deliverydags.defs.checks import check_result, check_results, metadata_value
 from deliverydags.run.checks import Check
 
 
@@ -23,3 +23,20 @@ def test_check_result_from_a_check_or_its_json() -> None:
         assert result.metadata["observed"] == dg.MetadataValue.null()
         assert result.metadata["limit"] == dg.MetadataValue.float(100.0)
     assert check_result(check, check_name="other").check_name == "other"
+
+
+def test_check_results_one_per_name_the_later_gate_wins_a_missing_one_fails() -> None:
+    result = {
+        "gates": [
+            Check("zero_loss", True, 0, 0).to_json(),
+            Check("zero_loss", False, 3, 0).to_json(),  # a hook's gate, after the ledger's
+        ]
+    }
+    out = check_results(result, ["zero_loss", "service_metrics_agree"], missing="down")
+    assert [(r.check_name, r.passed) for r in out] == [
+        ("zero_loss", False),
+        ("service_metrics_agree", False),
+    ]
+    assert out[0].metadata["observed"].value == 3
+    assert out[1].metadata["observed"].value == "down"
+    assert out[1].metadata["limit"].value == "n/a"

@@ -14,11 +14,10 @@ from pydantic import Field
 from deliverydags.chaos.hook import ChaosHook, ChaosTiming
 from deliverydags.chaos.redis_server import RedisServer, RedisServerError
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
-from deliverydags.defs.checks import check_result, metadata_value
+from deliverydags.defs.checks import check_results, metadata_value
 from deliverydags.defs.jobs.chaos import CHAOS_GROUP
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import DeliveryTargetResource, K6Resource, ResultsStoreResource
-from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import ConfigError, Gates, RunSettings
 from deliverydags.run.summary import markdown
@@ -159,18 +158,12 @@ def chaos_asset(
         context.log.info("\n" + markdown(result))
         return dg.MaterializeResult(
             metadata=chaos_metadata(result, run_dir),
-            check_results=check_results(result, checks),
+            check_results=check_results(
+                result, checks, missing="not evaluated", missing_limit="a gate"
+            ),
         )
 
     return _asset
-
-
-def check_results(result: dict, checks: Mapping[str, str]) -> list[dg.AssetCheckResult]:
-    by_name = {g["name"]: g for g in result["gates"]}  # a hook's gate wins a name clash
-    return [
-        check_result(by_name.get(name) or Check(name, False, "not evaluated", "a gate"))
-        for name in checks
-    ]
 
 
 def chaos_passed(result: dict, checks: Mapping[str, str] | None = None) -> bool:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from deliverydags.chaos.memory import chaos_figures, leak_args
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
-from deliverydags.defs.checks import check_result
+from deliverydags.defs.checks import check_results
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import (
     DeliveryTargetResource,
@@ -22,7 +22,6 @@ from deliverydags.defs.resources import (
     ResultsStoreResource,
 )
 from deliverydags.prometheus import MemoryCheck, service_report
-from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import Gates, RunSettings
 
@@ -91,7 +90,6 @@ def chaos_memory(
     result["scenario"] = ASSET
     result["chaos"] = chaos_figures(result, config.leak_bytes, config.warmup_fraction)
     results.store.save(night, result)
-    gates = {g["name"]: g for g in result["gates"]}
     prom = result.get("prometheus") or {}
     return dg.MaterializeResult(
         metadata={
@@ -102,12 +100,5 @@ def chaos_memory(
             "ledger_vs_service": dg.MetadataValue.md(service_report.markdown(prom, result)),
             "result": dg.MetadataValue.json(result),
         },
-        check_results=[_check(name, gates.get(name), prom) for name in CHECKS],
+        check_results=check_results(result, CHECKS, missing=service_report.error(result)),
     )
-
-
-def _check(name: str, gate: dict | None, prom: dict) -> dg.AssetCheckResult:
-    if gate is None:  # the hook could not report at all
-        reason = prom.get("error", "no report from Prometheus")
-        return check_result(Check(name, False, reason, "n/a"))
-    return check_result(gate, check_name=name)

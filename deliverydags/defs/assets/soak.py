@@ -5,7 +5,7 @@ from pydantic import Field
 
 from deliverydags.config import SOAK_SCENARIO
 from deliverydags.defs.assets.load_run import run_load, setup_errors_fail_the_step
-from deliverydags.defs.checks import check_result
+from deliverydags.defs.checks import check_results
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import (
     DeliveryTargetResource,
@@ -14,7 +14,6 @@ from deliverydags.defs.resources import (
     ResultsStoreResource,
 )
 from deliverydags.prometheus import service_report
-from deliverydags.run.checks import Check
 from deliverydags.run.runner import new_run_id
 from deliverydags.run.settings import DEFAULT_DEADLINES_S, Gates, RunSettings
 from deliverydags.run.summary import markdown
@@ -103,22 +102,12 @@ def message_soak(
     context.log.info("\n" + markdown(result))
     return dg.MaterializeResult(
         metadata=_metadata(result, run_dir),
-        check_results=[check_result(c) for c in _check_gates(result)],
+        # The service check is always there: failed with the hook's error when its report
+        # could not even produce the gate.
+        check_results=check_results(
+            result, [*GATE_CHECKS, SERVICE_CHECK], missing=service_report.error(result)
+        ),
     )
-
-
-def _check_gates(result: dict) -> list[Check]:
-    """The gates that are checks; the service check is always there (failed with the
-    hook's error if its report could not even produce the gate)."""
-    checks = [
-        Check.from_json(g)
-        for g in result["gates"]
-        if g["name"] in GATE_CHECKS or g["name"] == SERVICE_CHECK
-    ]
-    if not any(c.name == SERVICE_CHECK for c in checks):
-        error = (result.get("prometheus") or {}).get("error", "no report from Prometheus")
-        checks.append(Check(SERVICE_CHECK, False, error, "n/a"))
-    return checks
 
 
 def _metadata(result: dict, run_dir) -> dict:
