@@ -105,6 +105,17 @@ def run_cli(
     )
 
 
+# The soak's checks fed by the run's own gates (blocking); its service check is not.
+SOAK_GATES = (
+    "messages_sent",
+    "zero_loss",
+    "zero_failed",
+    "p95_latency_ms",
+    "error_rate",
+    "k6_thresholds",
+)
+
+
 def soak_resources(tmp_path: Path, **target: str) -> dict:
     """The asset's resources with results kept under ``tmp_path``."""
     from deliverydags.defs.resources import (

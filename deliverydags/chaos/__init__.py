@@ -1,9 +1,10 @@
 """Chaos scenarios: a real fault injected mid-load into the reference target, recovery
 measured with the exact ledger.
 
-Adding a scenario (see chaos/consumer_kill.py and defs/assets/chaos_consumer_kill.py
-for a complete one): the fault goes in ``chaos/<fault>.py`` (plain Python, no Dagster),
-the asset in ``defs/assets/chaos_<fault>.py``.
+Adding a scenario (see chaos/consumer_kill.py and scenarios/chaos_consumer_kill.py for a
+complete one): the fault goes in ``chaos/<fault>.py``, its declaration in
+``scenarios/chaos_<fault>.py`` (both plain Python; the asset, the CLI command and the
+place in ``nightly_chaos`` follow from the declaration).
 
 1. In ``chaos/<fault>.py``, subclass :class:`ChaosHook` with a ``fault`` name and
    ``inject(ctx)`` (called on a timer thread ``inject_after_s`` into the load; do the real
@@ -13,17 +14,15 @@ the asset in ``defs/assets/chaos_<fault>.py``.
    ``extra(ctx, ledger)`` returns figures computed from the run's files after the ledger;
    ``gates(figures, ledger)`` returns the scenario's gates (build them with :func:`gate`,
    :func:`recovered_gate`). ``ctx.target`` is the reference target's process
-   (``procs.Service``). Its constructor takes plain values, never the Dagster config.
-2. In ``defs/assets/chaos_<fault>.py``, make the asset (the Dagster wiring,
-   :mod:`deliverydags.defs.assets.chaos`; this package itself loads no Dagster):
-   ``chaos_asset(name="chaos_x", description=..., checks={gate name: description},
-   hook=lambda config, env: MyHook(config.timing(), ...),
-   config_type=MyConfig, broker="own_redis" | "target")``. ``MyConfig`` subclasses
-   :class:`ChaosConfig` to change defaults (``recover_within_s``, ``hold_s``,
-   ``target_args`` ...) or add knobs. With ``broker="own_redis"`` the run gets its own
-   redis-server on a free loopback port (``env.redis``: stop()/start() it for real).
-3. Add the asset to ``defs/chaos.py``'s Definitions; it joins the ``chaos`` group, so
-   ``nightly_chaos_job`` runs it.
+   (``procs.Service``). Its constructor takes plain values, never the config.
+2. In ``scenarios/chaos_<fault>.py``, declare
+   ``SCENARIO = chaos_scenario(name="chaos_<fault>", description=..., checks={gate name:
+   description}, fault=lambda config, env: MyHook(config.timing(), ...),
+   config=MyConfig, broker="own_redis" | "target")`` (:mod:`deliverydags.chaos.scenario`).
+   ``MyConfig`` subclasses :class:`~deliverydags.chaos.scenario.ChaosConfig` to change
+   defaults (``recover_within_s``, ``hold_s``, ``target_args`` ...) or add knobs. With
+   ``broker="own_redis"`` the run gets its own redis-server on a free loopback port
+   (``env.redis``: stop()/start() it for real).
 
 The result follows the CHAOS RESULT CONVENTION: ``result["scenario"]`` is the asset
 name; ``result["chaos"]`` holds fault, injected_at, released_at, time_to_detect_s,

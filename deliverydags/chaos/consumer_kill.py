@@ -1,5 +1,5 @@
-"""The consumer-kill fault (asset ``chaos_consumer_kill``, wired in
-:mod:`deliverydags.defs.assets.chaos_consumer_kill`): SIGKILL a consumer process of the
+"""The consumer-kill fault (scenario ``chaos_consumer_kill``, declared in
+:mod:`deliverydags.scenarios.chaos_consumer_kill`): SIGKILL a consumer process of the
 reference target mid-load.
 
 The victim is the consumer holding the most pending (read, unacknowledged) entries at

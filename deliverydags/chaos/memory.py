@@ -1,5 +1,5 @@
-"""The memory fault (asset ``chaos_memory``, wired in
-:mod:`deliverydags.defs.assets.chaos_memory`): the target's own leak
+"""The memory fault (scenario ``chaos_memory``, declared in
+:mod:`deliverydags.scenarios.chaos_memory`): the target's own leak
 (``--fault-leak-bytes``) and the chaos figures read from the run's Prometheus memory
 report.
 """

@@ -14,7 +14,7 @@ Evidence of the answers' speed is k6's own per-request records (``--out json``, 
 ``http_req_duration`` with its ``status`` tag. The breaker's state and the pool's use
 are sampled from the target's /metrics while the fault is on.
 
-Plain Python: the Dagster asset (deliverydags.defs.assets.chaos_pool_exhaustion) builds
+Plain Python: the scenario (deliverydags.scenarios.chaos_pool_exhaustion) builds
 :class:`PoolExhaustion` from its config (:class:`PoolKnobs`, the Postgres connection
 arguments).
 """

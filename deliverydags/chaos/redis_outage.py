@@ -6,7 +6,7 @@ starts (or continues) it on the same port and data dir. Meanwhile the target mus
 503 at once, keep every message it answered 202, account for every message it reported
 failed in its DLQ, and deliver normally again within ``limit_s`` of Redis's return.
 
-Plain Python: the Dagster asset (deliverydags.defs.assets.chaos_redis_outage) builds
+Plain Python: the scenario (deliverydags.scenarios.chaos_redis_outage) builds
 :class:`RedisOutage` from its config.
 """
 

@@ -17,11 +17,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from deliverydags.procs import child_env, popen
+from deliverydags.run.runner import SetupError
 
 START_TIMEOUT_S = 10.0
 
 
-class RedisServerError(RuntimeError):
+class RedisServerError(SetupError):
     """The server could not start or stop; the message is one actionable line."""
 
 

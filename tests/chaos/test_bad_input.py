@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
-from deliverydags.defs.assets.chaos_redis_outage import chaos_redis_outage
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
 from tests.conftest import soak_resources
 from tests.support.chaos import NIGHT, no_orphans
+
+chaos_consumer_kill = SCENARIO_ASSETS["chaos_consumer_kill"]
+chaos_redis_outage = SCENARIO_ASSETS["chaos_redis_outage"]
 
 pytestmark = pytest.mark.integration
 
@@ -44,4 +46,4 @@ def test_fault_after_the_load(tmp_path: Path) -> None:
 
 def test_external_target_is_refused(tmp_path: Path) -> None:
     msg = _failure(chaos_redis_outage, tmp_path, {}, url="http://127.0.0.1:9")
-    assert "cannot run against target.url" in msg
+    assert "cannot run against a target URL" in msg

@@ -8,9 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.defs.assets.chaos_memory import chaos_memory
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
 from deliverydags.history.store import ResultsStore
 from tests.conftest import soak_resources
+
+chaos_memory = SCENARIO_ASSETS["chaos_memory"]
 
 pytestmark = pytest.mark.integration
 

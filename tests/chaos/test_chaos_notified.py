@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.defs.assets.chaos_consumer_kill import chaos_consumer_kill
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
 from deliverydags.defs.assets.notifications import nightly_notifications
 from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
 from deliverydags.defs.jobs.sensors import notify_after_chaos
@@ -17,6 +17,8 @@ from deliverydags.defs.resources import PrometheusResource
 from tests.support.chaos import BASE, TARGET
 from tests.support.history import night, resources, result_doc, seed
 from tests.support.notify import fake, posts, slack  # noqa: F401 (fixture)
+
+chaos_consumer_kill = SCENARIO_ASSETS["chaos_consumer_kill"]
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from deliverydags.defs.assets.chaos_consumer_kill import CHECKS, chaos_consumer_kill
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
+from deliverydags.scenarios.chaos_consumer_kill import CHECKS
 from tests.support.chaos import BASE, TARGET, checks, materialize, metadata, no_orphans, stored
+
+chaos_consumer_kill = SCENARIO_ASSETS["chaos_consumer_kill"]
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,11 @@ import psutil
 import psycopg2
 import pytest
 
-from deliverydags.defs.assets.chaos_pool_exhaustion import CHECKS, chaos_pool_exhaustion
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
+from deliverydags.scenarios.chaos_pool_exhaustion import CHECKS
 from tests.support.chaos import checks, materialize, metadata, stored
+
+chaos_pool_exhaustion = SCENARIO_ASSETS["chaos_pool_exhaustion"]
 
 pytestmark = pytest.mark.integration
 

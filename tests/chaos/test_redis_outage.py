@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from deliverydags.defs.assets.chaos_redis_outage import CHECKS, chaos_redis_outage
+from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
+from deliverydags.scenarios.chaos_redis_outage import CHECKS
 from tests.support.chaos import checks, materialize, metadata, no_orphans, stored
+
+chaos_redis_outage = SCENARIO_ASSETS["chaos_redis_outage"]
 
 pytestmark = pytest.mark.integration
 

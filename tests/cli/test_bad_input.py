@@ -14,7 +14,7 @@ import dagster as dg
 import psutil
 import pytest
 
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.resources import K6Resource
 from tests.conftest import run_cli, soak_resources
 

@@ -182,7 +182,7 @@ def test_a_killed_collector_fails_the_asset_for_the_harness(tmp_path: Path) -> N
                 killed.append(" ".join(_cmdline(collector[0])))
             time.sleep(0.2)
 
-    from deliverydags.defs.assets.soak import message_soak
+    from deliverydags.defs.assets.catalog import message_soak
 
     resources = soak_resources(tmp_path)
     killer = threading.Thread(target=kill_the_collector, daemon=True)

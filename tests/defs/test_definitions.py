@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from deliverydags.definitions import defs
-from deliverydags.defs.assets.soak import GATE_CHECKS
+from tests.conftest import SOAK_GATES
 
 
 def test_every_job_schedule_and_sensor_resolves() -> None:
@@ -24,10 +24,10 @@ def test_message_soak_is_daily_partitioned_pooled_and_checked() -> None:
     assert soak.partitions_def.timezone == "UTC"
     assert soak.node_def.pool == "load_test"
     checks = {key.name for key in soak.check_keys}
-    assert checks == {*GATE_CHECKS, "service_metrics_agree"}
+    assert checks == {*SOAK_GATES, "service_metrics_agree"}
     # The ledger's checks block; the service's metrics agreeing with them does not.
     blocking = {spec.name: spec.blocking for spec in soak.check_specs}
-    assert blocking == {**dict.fromkeys(GATE_CHECKS, True), "service_metrics_agree": False}
+    assert blocking == {**dict.fromkeys(SOAK_GATES, True), "service_metrics_agree": False}
 
 
 def test_chaos_memory_is_a_pooled_nightly_chaos_asset() -> None:
@@ -54,7 +54,7 @@ def test_nightly_schedule_runs_todays_partition_at_0210_utc() -> None:
 
 
 def test_nightly_defaults_are_the_seed_soak_profile() -> None:
-    from deliverydags.defs.assets.soak import SoakConfig
+    from deliverydags.scenarios.message_soak import SoakConfig
 
     config = SoakConfig()
     assert (config.rate, config.duration_s) == (500.0, 1800.0)

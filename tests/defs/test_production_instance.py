@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from tests.conftest import ROOT, soak_resources
 
 pytestmark = pytest.mark.integration

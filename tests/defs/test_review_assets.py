@@ -12,8 +12,8 @@ import pytest
 
 from deliverydags.defs.assets.ab import ab_comparison
 from deliverydags.defs.assets.baseline import baseline_snapshot, weekly_partitions
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.assets.gate import phase_gate
-from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.assets.trend import tonight_vs_baseline, trend_comparison
 from deliverydags.defs.assets.windows import delivery_windows
 from deliverydags.history.store import ResultsStore

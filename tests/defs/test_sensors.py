@@ -19,7 +19,7 @@ import pytest
 
 from deliverydags import procs, target
 from deliverydags.definitions import defs
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.jobs.sensors import chaos_after_green_soak, deploy_change_sensor
 from deliverydags.defs.resources import DeliveryTargetResource
 from tests.conftest import soak_resources

@@ -12,14 +12,14 @@ import dagster as dg
 import pytest
 
 from deliverydags import target
-from deliverydags.defs.assets.soak import GATE_CHECKS, message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.resources import PrometheusResource
 from deliverydags.history.store import ResultsStore
 from deliverydags.prometheus import PrometheusError, PrometheusHook, ServiceMetrics
 from deliverydags.prometheus.server import find_prometheus
 from deliverydags.run.runner import Secrets, run_check
 from deliverydags.run.settings import RunSettings
-from tests.conftest import soak_resources
+from tests.conftest import SOAK_GATES, soak_resources
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def test_prometheus_down_keeps_the_ledger_result(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     result = _soak(tmp_path, PrometheusResource(url=url))
     checks = _checks(result)
-    assert all(checks[name].passed for name in GATE_CHECKS)  # the ledger's checks stand
+    assert all(checks[name].passed for name in SOAK_GATES)  # the ledger's checks stand
     failed = checks["service_metrics_agree"]
     assert not failed.passed
     observed = failed.metadata["observed"].value

@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from deliverydags.config import SOAK_SCENARIO
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.partitions import FIRST_NIGHT
 from deliverydags.defs.resources import ResultsStoreResource
 from deliverydags.review.baseline import baseline_of, week_nights

@@ -10,8 +10,8 @@ import dagster as dg
 
 from deliverydags.config import CRITICAL_DELIVERY_RATE, SOAK_SCENARIO
 from deliverydags.defs.assets.ab import ab_comparison
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.assets.gate import phase_gate
-from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.assets.trend import trend_comparison
 from deliverydags.defs.assets.windows import delivery_windows
 from deliverydags.defs.partitions import nightly_partitions

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from deliverydags.config import SOAK_SCENARIO
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.partitions import nightly_partitions
 from deliverydags.defs.resources import ResultsStoreResource
 from deliverydags.review.tables import table

@@ -3,13 +3,14 @@
 import dagster as dg
 
 from deliverydags.defs.assets.review import NIGHTLY_REVIEW
-from deliverydags.defs.assets.soak import message_soak
 from deliverydags.defs.partitions import latest_partition_schedule, nightly_partitions
+from deliverydags.run.scenario import DELIVERY
 
 nightly_soak_job = dg.define_asset_job(
     "nightly_soak",
-    # The review runs in the same run, after the soak: its blocking checks stop it.
-    selection=dg.AssetSelection.assets(message_soak, *NIGHTLY_REVIEW),
+    # Every delivery scenario; the review runs in the same run, after the soak: its
+    # blocking checks stop it.
+    selection=dg.AssetSelection.groups(DELIVERY) | dg.AssetSelection.assets(*NIGHTLY_REVIEW),
     description="Tonight's message soak (500 msg/s for 30 min by default).",
 )
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from deliverydags.defs.assets.soak import message_soak
+from deliverydags.defs.assets.catalog import message_soak
 from deliverydags.defs.jobs.chaos import chaos_notifications_job, nightly_chaos_job
 from deliverydags.defs.jobs.nightly import nightly_soak_job
 from deliverydags.defs.resources import DeliveryTargetResource

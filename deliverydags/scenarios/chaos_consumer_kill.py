@@ -1,5 +1,7 @@
-"""`chaos_consumer_kill`: the Dagster wiring of the consumer-kill fault (SIGKILL a consumer
-of the reference target mid-load; see :mod:`deliverydags.chaos.consumer_kill`)."""
+"""SIGKILL a consumer of the reference target mid-load (or SIGSTOP it, a hung consumer,
+resumed after ``hold_s``): its pending entries must be reclaimed and delivered within the
+limit, nothing accepted lost by the ledger, duplicates counted. The fault is
+:mod:`deliverydags.chaos.consumer_kill`."""
 
 from __future__ import annotations
 
@@ -7,11 +9,7 @@ from pydantic import Field
 
 from deliverydags.chaos import stream_prefix
 from deliverydags.chaos.consumer_kill import ConsumerKill
-from deliverydags.defs.assets.chaos import (
-    ChaosConfig,
-    ChaosEnv,
-    chaos_asset,
-)
+from deliverydags.chaos.scenario import ChaosConfig, ChaosEnv, chaos_scenario
 
 CHECKS = {
     "zero_loss": "No accepted message lost after a consumer was killed mid-load.",
@@ -29,7 +27,7 @@ class ConsumerKillConfig(ChaosConfig):
     target_args: list[str] = Field(default_factory=lambda: ["--consumers", "2"])
 
 
-def _hook(config: ConsumerKillConfig, env: ChaosEnv) -> ConsumerKill:
+def _fault(config: ConsumerKillConfig, env: ChaosEnv) -> ConsumerKill:
     assert env.redis is not None
     return ConsumerKill(
         config.timing(),
@@ -41,11 +39,11 @@ def _hook(config: ConsumerKillConfig, env: ChaosEnv) -> ConsumerKill:
     )
 
 
-chaos_consumer_kill = chaos_asset(
+SCENARIO = chaos_scenario(
     name="chaos_consumer_kill",
     description="SIGKILL a consumer mid-load: pending entries reclaimed and delivered within 30 s, "
     "zero loss by the ledger, duplicates counted.",
     checks=CHECKS,
-    hook=_hook,  # type: ignore[arg-type]
-    config_type=ConsumerKillConfig,
+    fault=_fault,  # type: ignore[arg-type]
+    config=ConsumerKillConfig,
 )

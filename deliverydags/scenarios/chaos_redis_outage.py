@@ -1,5 +1,7 @@
-"""`chaos_redis_outage`: the Dagster wiring of the Redis-outage fault (the target's Redis
-stopped mid-load, started again later; see :mod:`deliverydags.chaos.redis_outage`)."""
+"""Stop the target's Redis mid-load and start it again ``hold_s`` later (``mode="hang"``:
+SIGSTOP/SIGCONT): the API answers fast 503s while it is down, nothing accepted is lost,
+failures land in the dead-letter queue, delivery is back within the limit. The fault is
+:mod:`deliverydags.chaos.redis_outage`."""
 
 from __future__ import annotations
 
@@ -7,11 +9,7 @@ from pydantic import Field
 
 from deliverydags.chaos import stream_prefix
 from deliverydags.chaos.redis_outage import RedisOutage
-from deliverydags.defs.assets.chaos import (
-    ChaosConfig,
-    ChaosEnv,
-    chaos_asset,
-)
+from deliverydags.chaos.scenario import ChaosConfig, ChaosEnv, chaos_scenario
 
 CHECKS = {
     "zero_loss_of_accepted": "Every message answered 202 has a receipt (ledger lost == 0).",
@@ -36,7 +34,7 @@ class RedisOutageConfig(ChaosConfig):
     target_args: list[str] = Field(default_factory=lambda: ["--consumers", "2"])
 
 
-def _hook(config: RedisOutageConfig, env: ChaosEnv) -> RedisOutage:
+def _fault(config: RedisOutageConfig, env: ChaosEnv) -> RedisOutage:
     assert env.redis is not None
     if config.client_tries < 1:
         raise ValueError("client_tries must be >= 1")
@@ -50,11 +48,11 @@ def _hook(config: RedisOutageConfig, env: ChaosEnv) -> RedisOutage:
     )
 
 
-chaos_redis_outage = chaos_asset(
+SCENARIO = chaos_scenario(
     name="chaos_redis_outage",
     description="Stop the target's Redis mid-load and start it again: fast 503s, nothing "
     "accepted lost, failures in the DLQ, delivery back within 60 s.",
     checks=CHECKS,
-    hook=_hook,  # type: ignore[arg-type]
-    config_type=RedisOutageConfig,
+    fault=_fault,  # type: ignore[arg-type]
+    config=RedisOutageConfig,
 )

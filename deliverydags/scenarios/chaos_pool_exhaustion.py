@@ -1,18 +1,16 @@
-"""`chaos_pool_exhaustion`: the Dagster wiring of the pool-exhaustion fault (the target's
-Postgres pool exhausted mid-load, for real; see :mod:`deliverydags.chaos.pool_exhaustion`)."""
+"""Lock the target's Postgres table mid-load so its connection pool is exhausted, for
+real: the circuit breaker answers fast 503s instead of hanging, admission recovers
+within the limit of the release, nothing accepted is lost (``breaker=False`` runs the
+broken variant, the proof the checks can fail). Needs Postgres. The fault is
+:mod:`deliverydags.chaos.pool_exhaustion`."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 
 from deliverydags.chaos.pool_exhaustion import PoolExhaustion, PoolKnobs
-from deliverydags.defs.assets.chaos import (
-    ChaosConfig,
-    ChaosEnv,
-    chaos_asset,
-)
+from deliverydags.chaos.scenario import ChaosConfig, ChaosEnv, chaos_scenario
 
 CHECKS = {
     "fast_503": (
@@ -53,11 +51,9 @@ class PoolExhaustionConfig(ChaosConfig):
             "dbname": self.pg_db or env.get("DAGSTER_PG_DB", "test"),
         }
 
-    def settings(self, target, k6_binary, redis_url):
-        base = super().settings(target, k6_binary, redis_url)
+    def fault_target_args(self) -> list[str]:
         pg = self.postgres()
         args = [
-            *base.target_args,
             "--postgres-dsn",
             f"postgresql://{pg['user']}@{pg['host']}:{pg['port']}/{pg['dbname']}",
             "--pg-pool-size",
@@ -65,13 +61,13 @@ class PoolExhaustionConfig(ChaosConfig):
             "--pg-breaker",
             "on" if self.breaker else "off",
         ]
-        if "--stream-prefix" not in " ".join(args):
+        if "--stream-prefix" not in " ".join(self.target_args):
             # Its own table (and Redis keys) per run: concurrent runs never meet.
             args += ["--stream-prefix", f"ddpool-{secrets.token_hex(4)}"]
-        return dataclasses.replace(base, target_args=tuple(args))
+        return args
 
 
-def _hook(config: PoolExhaustionConfig, env: ChaosEnv) -> PoolExhaustion:
+def _fault(config: PoolExhaustionConfig, env: ChaosEnv) -> PoolExhaustion:
     assert env.redis is not None
     knobs = PoolKnobs(
         rate=config.rate,
@@ -84,12 +80,12 @@ def _hook(config: PoolExhaustionConfig, env: ChaosEnv) -> PoolExhaustion:
     return PoolExhaustion(config.timing(), knobs, config.postgres(), env.run_dir, env.redis.url)
 
 
-chaos_pool_exhaustion = chaos_asset(
+SCENARIO = chaos_scenario(
     name="chaos_pool_exhaustion",
     description="Lock the target's Postgres table mid-load so its connection pool is "
     "exhausted: the circuit breaker answers fast 503s instead of hanging, admission "
     "recovers within 60 s of the release, nothing accepted is lost.",
     checks=CHECKS,
-    hook=_hook,  # type: ignore[arg-type]
-    config_type=PoolExhaustionConfig,
+    fault=_fault,  # type: ignore[arg-type]
+    config=PoolExhaustionConfig,
 )

@@ -1,0 +1,159 @@
+"""A scenario, declared once: its knobs with their defaults, its checks, and how its run is
+set up (k6 script, target, hooks and faults) and finished.
+
+From one declaration (a module in ``deliverydags/scenarios/``) come its Dagster asset
+(``defs/assets/scenario.py``), its ``deliverydags run NAME`` command (``cli/run.py``) and
+its entry in ``docs/scenarios.md``. ``run_scenario`` is the one code path both use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from deliverydags.run.hooks import RunHook
+from deliverydags.run.runner import Log, Secrets, run_check
+from deliverydags.run.settings import ConfigError, RunSettings
+
+DELIVERY, CHAOS = "delivery", "chaos"  # the groups: the nightly soak job, the chaos job
+
+
+class ScenarioConfig(BaseModel):
+    """A scenario's knobs. Plain pydantic: the wiring mirrors it as a ``dg.Config`` (the
+    launchpad's fields) and the CLI as options (``--duration`` for ``duration_s``: a
+    trailing ``_s`` is the unit; ``Field(json_schema_extra={"flag": "--x"})`` renames)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One of the scenario's checks: the gate of that name in its result."""
+
+    name: str
+    description: str
+    blocking: bool = True  # a failed blocking check fails the run and stops what follows
+
+
+PrometheusFactory = Callable[..., AbstractContextManager[RunHook]]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the caller (the asset or the CLI) gives a scenario's run."""
+
+    run_dir: Path
+    run_id: str
+    target_url: str | None  # None: the bundled reference target
+    collector_addr: str
+    collector_url: str | None
+    redis_url: str | None
+    k6_binary: str | None
+    log: Log
+    # A hook reading the service's metrics for this run (``memory_check=`` optional);
+    # None when the caller has no Prometheus to offer.
+    prometheus: PrometheusFactory | None = None
+
+    def settings(self, **knobs: Any) -> RunSettings:
+        """RunSettings for this environment, with the scenario's ``knobs`` (which may
+        override it: a chaos run brings its own Redis)."""
+        where = {
+            "target_url": self.target_url,
+            "collector_addr": self.collector_addr,
+            "collector_url": self.collector_url,
+            "redis_url": self.redis_url,
+            "k6_binary": self.k6_binary,
+        }
+        return RunSettings(**{**where, **knobs})
+
+
+# Builds the run: its settings and its hooks, whose cleanup goes on the ExitStack (it
+# unwinds after the run, however it ended).
+Setup = Callable[[Any, Environment, ExitStack], tuple[RunSettings, Sequence[RunHook]]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # the asset, the CLI's NAME, result["scenario"]
+    description: str  # one line: the asset's description, the CLI's help, the docs
+    config: type[ScenarioConfig]
+    checks: tuple[CheckSpec, ...]
+    setup: Setup
+    group: str = DELIVERY
+    kinds: frozenset[str] = frozenset({"k6"})
+    # Faults go into the reference target's own processes: no run against a target URL.
+    reference_target_only: bool = False
+    # "optional": the service's metrics are read when the caller offers a Prometheus
+    # (the asset always does; the CLI when DELIVERYDAGS_PROMETHEUS_URL is set).
+    prometheus: Literal["unused", "optional", "required"] = "unused"
+    cli_required: tuple[str, ...] = ()  # knobs the command line must be given
+    finish: Callable[[dict, Any], None] | None = None  # adds the scenario's own figures
+
+    @property
+    def check_names(self) -> list[str]:
+        return [c.name for c in self.checks]
+
+    def verdict(self, result: dict) -> str:
+        """ "passed" when every check the run produced held and every blocking check was
+        produced; the scenario's checks are its verdict, so a fault's cost in latency or
+        errors fails only the checks that judge it."""
+        if result["status"] == "aborted":
+            return "aborted"
+        by_name = {g["name"]: g for g in result["gates"]}  # a hook's gate wins a clash
+        produced = [by_name[c.name] for c in self.checks if c.name in by_name]
+        complete = all(c.name in by_name for c in self.checks if c.blocking)
+        held = bool(produced) and all(g["passed"] for g in produced)
+        return "passed" if complete and held else "failed"
+
+
+def missing_reason(result: dict) -> str:
+    """Why a check's gate is not in the result: the first hook error, if any."""
+    for hook in ("prometheus", "chaos"):
+        error = (result.get(hook) or {}).get("error")
+        if error:
+            return str(error)
+    return "not evaluated"
+
+
+def run_scenario(
+    scenario: Scenario,
+    config: ScenarioConfig,
+    env: Environment,
+    creds: Secrets,
+    *,
+    interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+) -> dict:
+    """Set up ``scenario`` with ``config``, run it (``run_check``), finish and judge its
+    result, written to ``env.run_dir/result.json``. Raises as run_check does."""
+    if scenario.reference_target_only and env.target_url:
+        raise ConfigError(
+            f"{scenario.name} injects faults into the reference target's own processes; "
+            "it cannot run against a target URL (unset it for this scenario)"
+        )
+    if scenario.prometheus == "unused" or (
+        scenario.prometheus == "optional" and env.prometheus is None
+    ):
+        env = replace(env, prometheus=None)
+    elif env.prometheus is None:
+        raise ConfigError(f"{scenario.name} reads the service's metrics: it needs a Prometheus")
+    with ExitStack() as stack:
+        settings, hooks = scenario.setup(config, env, stack)
+        result = run_check(
+            settings, creds, env.run_dir, env.log, interrupts=interrupts, hooks=hooks
+        )
+    if result["status"] == "aborted":
+        return result
+    result["scenario"] = scenario.name
+    if settings.scenario != scenario.name:
+        result["script"] = settings.scenario  # the k6 script that carried the load
+    if scenario.finish:
+        scenario.finish(result, config)
+    result["status"] = scenario.verdict(result)
+    (env.run_dir / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return result

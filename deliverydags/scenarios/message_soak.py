@@ -1,0 +1,93 @@
+"""The nightly soak: contract-v1 messages at a constant arrival rate (500 msg/s for
+30 min by default, the seed's profile), every message accounted for by the ledger.
+
+Its checks are the run's gates; ``service_metrics_agree`` (not blocking) compares the
+ledger with the service's own metrics in Prometheus for the run's window: the ledger is
+the verdict on delivery, a disagreement says the service's metrics (or the harness) lie.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from pydantic import Field
+
+from deliverydags.config import DEFAULT_DEADLINES_S, SOAK_SCENARIO
+from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
+from deliverydags.run.settings import Gates
+
+CHECKS = (
+    CheckSpec("messages_sent", "The scenario sent at least one message."),
+    CheckSpec("zero_loss", "No accepted message lost (no valid receipt by the last deadline)."),
+    CheckSpec("zero_failed", "No accepted message reported failed by the target."),
+    CheckSpec("p95_latency_ms", "p95 send-to-receipt latency below the limit."),
+    CheckSpec(
+        "error_rate", "Share of messages not accepted (rejected or unanswered) below the limit."
+    ),
+    CheckSpec("k6_thresholds", "None of k6's own thresholds crossed."),
+    CheckSpec(
+        "service_metrics_agree",
+        "The service's own metrics, read from Prometheus for the run's window, agree with "
+        "the ledger (delivered, failed, p95 latency) within the stated tolerance.",
+        blocking=False,  # a Prometheus outage says nothing about delivery
+    ),
+)
+
+
+class SoakConfig(ScenarioConfig):
+    """The nightly profile by default (the seed's soak: 500 msg/s for 30 min)."""
+
+    scenario: str = Field(
+        SOAK_SCENARIO,
+        description="The k6 script: a name under k6/ or a path to your own .js.",
+        json_schema_extra={"flag": "--script"},
+    )
+    rate: float = Field(500.0, description="Messages per second.")
+    duration_s: float = Field(1800.0, description="Seconds of load.")
+    deadlines_s: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_DEADLINES_S),
+        description="Receipt deadlines in seconds, increasing.",
+    )
+    payload_bytes: int = 256
+    variants: str = Field("", description="A/B split, e.g. llm:0.5,template:0.5.")
+    target_args: list[str] = Field(
+        default_factory=list,
+        description="Reference target only: extra flags, e.g. --fault-drop=0.01.",
+    )
+    max_lost: int = 0
+    max_failed: int = 0
+    p95_latency_ms: float = Field(100.0, json_schema_extra={"flag": "--p95-ms"})
+    max_error_rate: float = 0.001
+
+
+def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
+    hooks = []
+    if env.prometheus is not None:  # stops with the run, however it ends
+        hook = stack.enter_context(env.prometheus())
+        env.log(f"service metrics: {hook.describe}")
+        hooks.append(hook)
+    settings = env.settings(
+        scenario=config.scenario,
+        rate=config.rate,
+        duration_s=config.duration_s,
+        deadlines_s=tuple(config.deadlines_s),
+        payload_bytes=config.payload_bytes,
+        variants=config.variants,
+        target_args=tuple(config.target_args),
+        gates=Gates(
+            config.max_lost, config.max_failed, config.p95_latency_ms, config.max_error_rate
+        ),
+    )
+    return settings, hooks
+
+
+SCENARIO = Scenario(
+    name=SOAK_SCENARIO,
+    description="Tonight's message soak: k6 load, signed receipts, exact ledger, gates.",
+    config=SoakConfig,
+    checks=CHECKS,
+    setup=_setup,
+    kinds=frozenset({"k6", "duckdb"}),
+    prometheus="optional",
+    cli_required=("rate", "duration_s"),  # the contract's command line names both
+)
