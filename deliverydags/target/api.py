@@ -1,11 +1,14 @@
-"""The HTTP side of the target (contract v1): healthz, messages, metrics."""
+"""The HTTP side of the target (contract v1 and v1.1): healthz, messages, batch, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -15,10 +18,11 @@ from .allowlist import Allowlist
 from .broker import Broker, BrokerDown
 from .config import Settings
 from .database import Database, DatabaseDown
-from .messages import BadMessage, parse, rfc3339
+from .messages import BadMessage, Message, from_doc, parse, rfc3339
 from .metrics import Exposition
 
 BODY_HEADROOM = 1 << 20  # id, stream, callback_url and whitespace around the payload
+MAX_BATCH = 500  # messages in one batch send (contract v1.1)
 DOWN_LOG_INTERVAL_S = 10.0
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,32 @@ def _json(status: int, doc: object, headers: dict[str, str] | None = None) -> we
     return web.Response(
         status=status, body=orjson.dumps(doc), content_type="application/json", headers=headers
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a single POST of one message is answered."""
+
+    status: int
+    doc: dict[str, Any]
+    headers: dict[str, str] | None = None
+
+
+async def _read(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes (the rest is left unread)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _id_of(doc: object) -> object:
+    """A batch message's id as sent (null when it has none)."""
+    return doc.get("id") if isinstance(doc, dict) else None
 
 
 def _version(settings: Settings) -> str:
@@ -52,6 +82,8 @@ class Api:
         self._db = db
         self._exposition = exposition
         self._auth = b"Bearer " + settings.token
+        self._single_limit = settings.payload_limit + BODY_HEADROOM
+        self._retry_after = {"Retry-After": str(settings.retry_after_s)}
         self._allow = Allowlist(settings.callback_allow)
         self._next_down_log = 0.0
         self._health = orjson.dumps({"status": "ok", "version": _version(settings)})
@@ -59,43 +91,104 @@ class Api:
         self._leaked: list[bytearray] = []
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self._s.payload_limit + BODY_HEADROOM)
+        # Bodies are read by _read, with the limit of their route.
+        app = web.Application(client_max_size=max(self._single_limit, self._s.batch_body_limit))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_post("/v1/messages", self.post_message)
+        app.router.add_post("/v1/messages:batch", self.post_batch)
         app.router.add_get("/metrics", self.metrics)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(body=self._health, content_type="application/json")
 
+    def _authorized(self, request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, self._auth)
+
     async def post_message(self, request: web.Request) -> web.Response:
         # The token is checked before the body is read at all.
-        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, self._auth):
+        if not self._authorized(request):
             return _json(401, {"error": "missing or bad bearer token"})
+        body = await _read(request, self._single_limit)
+        if body is None:
+            return _json(413, {"error": f"body is over {self._single_limit} bytes"})
         try:
-            msg = parse(await request.read(), self._s.payload_limit)
+            msg = parse(body, self._s.payload_limit)
         except BadMessage as bad:
             return _json(bad.status, {"error": str(bad)})
+        answer = await self._admit(msg)
+        return _json(answer.status, answer.doc, answer.headers)
+
+    async def post_batch(self, request: web.Request) -> web.Response:
+        """Contract v1.1 batch send: one result per message, in order, unless the whole
+        request fails (401, 413 for the body, 400 for the envelope, 429 or 503 for all)."""
+        if not self._authorized(request):
+            return _json(401, {"error": "missing or bad bearer token"})
+        body = await _read(request, self._s.batch_body_limit)
+        if body is None:
+            return _json(413, {"error": f"body is over {self._s.batch_body_limit} bytes"})
+        try:
+            docs = orjson.loads(body).get("messages")
+        except (orjson.JSONDecodeError, AttributeError):
+            docs = None
+        if not isinstance(docs, list) or not 1 <= len(docs) <= MAX_BATCH:
+            return _json(400, {"error": f'body must be {{"messages": [1 to {MAX_BATCH}]}}'})
+        if self._broker.backlog() >= self._s.max_backlog:
+            return _json(429, {"error": "backlog full"}, self._retry_after)
+        answers = await self._admit_all(docs)
+        statuses = {answer.status for answer in answers}
+        if len(statuses) == 1 and statuses <= {429, 503}:
+            return _json(answers[0].status, {"error": answers[0].doc["error"]}, answers[0].headers)
+        results = []
+        for doc, answer in zip(docs, answers, strict=True):
+            result: dict[str, object] = {"id": _id_of(doc), "status": answer.status}
+            if "error" in answer.doc:
+                result["error"] = answer.doc["error"]
+            results.append(result)
+        return _json(200, {"results": results})
+
+    async def _admit_all(self, docs: list[object]) -> list[Answer]:
+        """Each message answered as a single POST would be. A stream's messages are admitted
+        one after another in request order (so their seq order holds); streams concurrently."""
+        answers: list[Answer | None] = [None] * len(docs)
+        by_stream: dict[str, list[tuple[int, Message]]] = {}
+        for i, doc in enumerate(docs):
+            try:
+                msg = from_doc(doc, self._s.payload_limit)
+            except BadMessage as bad:
+                answers[i] = Answer(bad.status, {"error": str(bad)})
+                continue
+            by_stream.setdefault(msg.stream, []).append((i, msg))
+
+        async def one_stream(items: list[tuple[int, Message]]) -> None:
+            for i, msg in items:
+                answers[i] = await self._admit(msg)
+
+        await asyncio.gather(*(one_stream(items) for items in by_stream.values()))
+        return [answer for answer in answers if answer is not None]
+
+    async def _admit(self, msg: Message) -> Answer:
+        """A valid message's answer: 202 once it is durably queued, else why not."""
         refusal = self._allow.check(msg.callback_url)
         if refusal:
-            return _json(400, {"error": refusal})
+            return Answer(400, {"error": refusal})
         if self._broker.backlog() >= self._s.max_backlog:
-            return _json(429, {"error": "backlog full"}, {"Retry-After": "1"})
+            return Answer(429, {"error": "backlog full"}, self._retry_after)
         if self._db is not None:
             try:
                 await self._db.record(msg)  # before the publish: see database.py
             except DatabaseDown as exc:
                 retry = {"Retry-After": str(exc.retry_after_s)}
-                return _json(503, {"error": f"database unavailable ({exc})"}, retry)
+                return Answer(503, {"error": f"database unavailable ({exc})"}, retry)
         try:
             await self._broker.publish(msg)
         except BrokerDown as exc:
             self._log_down(exc)
-            return _json(503, {"error": "broker unavailable"})
+            return Answer(503, {"error": "broker unavailable"})
         if self._s.faults.leak_bytes:
             self._leaked.append(bytearray(self._s.faults.leak_bytes))
-        return _json(202, {"id": msg.id, "accepted_at": rfc3339(msg.accepted_ns)})
+        return Answer(202, {"id": msg.id, "accepted_at": rfc3339(msg.accepted_ns)})
 
     def _log_down(self, exc: BrokerDown) -> None:
         # At most one line per interval: a dead broker must not flood the log.

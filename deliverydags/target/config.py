@@ -14,7 +14,8 @@ TOKEN_ENV = config.TARGET_TOKEN
 SECRET_ENV = config.CALLBACK_SECRET
 REDIS_URL_ENV = config.REDIS_URL
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
-DESCRIPTION = f"""The reference target: a messaging service implementing contract v1.
+DESCRIPTION = f"""The reference target: a messaging service implementing contract v1 and the
+v1.1 parts (batch send, payload digest, tenants, idempotent resend).
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
 {SECRET_ENV} (never from flags). Prints READY <url> once it serves.
 
@@ -65,6 +66,7 @@ class Settings:
     consumers: int = 2
     shards: int = 2
     max_backlog: int = 10_000
+    retry_after_s: int = 1  # the Retry-After of a 429 past max_backlog
     max_attempts: int = 8
     retry_base_s: float = 0.1
     retry_max_s: float = 5.0
@@ -75,6 +77,7 @@ class Settings:
     # POST to Dagster or Prometheus on the same host.
     callback_allow: tuple[str, ...] = ()
     payload_limit: int = 65_536
+    batch_body_limit: int = 16 << 20
     version_label: str | None = None
     claim_idle_s: float = 5.0
     reclaim: bool = True  # --no-reclaim: a dead consumer's pending entries stay pending
@@ -151,7 +154,20 @@ def _parser() -> argparse.ArgumentParser:
     a("--stream-prefix", default="dd", help="prefix of every Redis key this target uses")
     a("--consumers", type=pos_int, default=2, help="consumer processes (tasks when embedded)")
     a("--shards", type=pos_int, help="broker shards (default: one per consumer)")
-    a("--max-backlog", type=pos_int, default=10_000, help="accepted, unacknowledged cap")
+    a(
+        "--max-backlog",
+        type=pos_int,
+        default=10_000,
+        help="accepted, unacknowledged cap: past it a send is answered 429 with Retry-After "
+        "(a batch: 429 for all of it when full on arrival, else per message)",
+    )
+    a(
+        "--retry-after-s",
+        type=pos_int,
+        default=1,
+        metavar="S",
+        help="the Retry-After header (whole seconds) of a 429 past --max-backlog",
+    )
     a("--max-attempts", type=pos_int, default=8)
     a("--retry-base-s", type=pos_float, default=0.1)
     a("--retry-max-s", type=pos_float, default=5.0)
@@ -173,6 +189,13 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated CIDRs, IPs or host names allowed on every port (default: none)",
     )
     a("--payload-limit", type=pos_int, default=65_536, help="bytes of the encoded payload")
+    a(
+        "--batch-body-limit",
+        type=pos_int,
+        default=16 << 20,
+        metavar="BYTES",
+        help="body size of POST /v1/messages:batch above which the whole request is 413",
+    )
     a("--version-label", help="version reported by /healthz")
     a("--claim-idle-s", type=pos_float, default=5.0, help="idle time before reclaiming")
     a(
@@ -247,6 +270,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         consumers=ns.consumers,
         shards=ns.shards or ns.consumers,
         max_backlog=ns.max_backlog,
+        retry_after_s=ns.retry_after_s,
         max_attempts=ns.max_attempts,
         retry_base_s=ns.retry_base_s,
         retry_max_s=max(ns.retry_max_s, ns.retry_base_s),
@@ -254,6 +278,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         batch_wait_ms=ns.batch_wait_ms,
         callback_allow=allow,
         payload_limit=ns.payload_limit,
+        batch_body_limit=ns.batch_body_limit,
         version_label=ns.version_label,
         claim_idle_s=ns.claim_idle_s,
         reclaim=ns.reclaim,

@@ -37,6 +37,12 @@ def parse(body: bytes, payload_limit: int) -> Message:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadMessage("body is not valid JSON") from None
+    return from_doc(doc, payload_limit, body)
+
+
+def from_doc(doc: object, payload_limit: int, body: bytes | None = None) -> Message:
+    """The message ``doc`` (decoded JSON, e.g. one of a batch), or BadMessage; ``body`` is
+    its encoding as received (default: orjson's)."""
     if not isinstance(doc, dict):
         raise BadMessage("body must be a JSON object")
     try:
@@ -62,6 +68,8 @@ def parse(body: bytes, payload_limit: int) -> Message:
         raise BadMessage("callback_url must be a string")
     if len(orjson.dumps(payload)) > payload_limit:
         raise BadMessage(f"payload is over {payload_limit} bytes", status=413)
+    if body is None:
+        body = orjson.dumps(doc)
     return Message(msg_id, stream, seq, url, time.time_ns(), body)
 
 
