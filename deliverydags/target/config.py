@@ -13,7 +13,16 @@ from deliverydags import config
 TOKEN_ENV = config.TARGET_TOKEN
 SECRET_ENV = config.CALLBACK_SECRET
 REDIS_URL_ENV = config.REDIS_URL
-FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail")
+# One draw per message picks at most one kind (so the --fault-* fractions add up to <= 1).
+# corrupt, undigest: a delivered receipt's digest is of a changed payload / missing (string
+# payloads only); leak: the receipt goes to another tenant's callback instead.
+CONSUMER_FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail", "corrupt", "undigest")
+FAULT_KINDS = CONSUMER_FAULT_KINDS
+FAULT_HELP = {
+    "corrupt": "share of messages (string payloads) delivered changed: the receipt's digest "
+    "is not the sent payload's",
+    "undigest": "share of delivered receipts (string payloads) without a digest",
+}
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1 and the
 v1.1 parts (batch send, payload digest, tenants, idempotent resend).
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
@@ -206,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
         "not re-read its pending list (breaks recovery; for chaos tests)",
     )
     for kind in FAULT_KINDS:
-        a(f"--fault-{kind}", type=_fraction, default=0.0, metavar="F")
+        a(f"--fault-{kind}", type=_fraction, default=0.0, metavar="F", help=FAULT_HELP.get(kind))
     a("--fault-delay-s", type=_non_negative_float, default=5.0)
     a("--fault-seed", type=int, default=0)
     a("--fault-log", help="append one NDJSON line per faulted message")
@@ -252,7 +261,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Settings from ``argv``, the two secrets (and the Redis URL unless given) from
     ``env``; exits 2 on bad flags."""
     ns = _parser().parse_args(list(argv))
-    rates = tuple(getattr(ns, f"fault_{kind}") for kind in FAULT_KINDS)
+    rates = tuple(getattr(ns, f"fault_{kind.replace('-', '_')}") for kind in FAULT_KINDS)
     if sum(rates) > 1.0 + 1e-9:
         raise SetupError("the --fault-* fractions add up to more than 1")
     token, secret = env.get(TOKEN_ENV, ""), env.get(SECRET_ENV, "")

@@ -6,10 +6,12 @@ import asyncio
 import logging
 
 from .broker import Entry, Source, Tally
-from .config import Settings
+from .config import CONSUMER_FAULT_KINDS, Settings
 from .delivery import Item, Lane, Poster
 from .faults import Faults
+from .integrity import corrupted, digest
 from .lifecycle import cancel_and_wait
+from .messages import content
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,8 @@ class Consumer:
             await cancel_and_wait([lane.task for lane in self._lanes.values()])
 
     async def _dispatch(self, entry: Entry) -> None:
-        item = Item(entry)
-        fault = self._faults.decide(entry.message)
+        item = Item(entry, url=entry.message.callback_url)
+        fault = self._apply(item)
         if fault == "drop":
             item.status, item.copies = "dropped", 0
         elif fault == "duplicate":
@@ -70,6 +72,25 @@ class Consumer:
         if item.copies:
             self._release(entry.message.stream)
 
+    def _apply(self, item: Item) -> str | None:
+        """The receipt's content (digest), and the fault drawn for it when it applies to
+        this message (logged then); the kinds that change what the receipt says are done."""
+        msg = item.entry.message
+        payload = content(msg).get("payload")
+        item.digest = digest(payload)
+        fault = self._faults.draw(msg.id)
+        extra: dict[str, object] = {}
+        if fault in ("corrupt", "undigest"):
+            if item.digest is None:  # not a string payload: nothing to change
+                return None
+            item.digest = digest(corrupted(payload)) if fault == "corrupt" else None
+            if fault == "corrupt":
+                extra["digest"] = item.digest
+        elif fault not in CONSUMER_FAULT_KINDS:
+            return None  # no fault, or one the API does
+        self._faults.record(msg, fault, **extra)
+        return fault
+
     def _hold(self, item: Item) -> None:
         stream = item.entry.message.stream
         items, timer = self._held.pop(stream, ([], None))
@@ -87,7 +108,7 @@ class Consumer:
                 self._enqueue(item)
 
     def _enqueue(self, item: Item) -> None:
-        url = item.entry.message.callback_url
+        url = item.url
         lane = self._lanes.get(url)
         if lane is None:
             lane = Lane(url, self._s, self._poster, self._source, self._finish, self._drop_lane)

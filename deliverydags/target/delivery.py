@@ -34,6 +34,8 @@ class Item:
     status: str = "delivered"  # "failed", or "dropped" (finished without a receipt)
     error: str | None = None
     copies: int = 1  # receipts to send: 2 for the duplicate fault, 0 when dropped
+    url: str = ""  # where its receipt goes: the message's callback_url, unless leaked
+    digest: str | None = None  # of the payload as delivered (string payloads)
 
 
 class Poster:
@@ -177,7 +179,13 @@ class Lane:
     async def _send(self, batch: list[Item]) -> str | None:
         at = rfc3339()
         receipts = [
-            receipt(item.entry.message, item.status, at, item.error)
+            receipt(
+                item.entry.message,
+                item.status,
+                at,
+                item.error,
+                item.digest if item.status == "delivered" else None,
+            )
             for item in batch
             for _ in range(item.copies)
         ]

@@ -31,16 +31,25 @@ class Faults:
 
     def decide(self, msg: Message) -> str | None:
         """The fault ``msg`` gets, or None; logged when there is one."""
+        fault = self.draw(msg.id)
+        if fault is not None:
+            self.record(msg, fault)
+        return fault
+
+    def draw(self, msg_id: str) -> str | None:
+        """The fault drawn for a message id (not logged: ``record`` it once it happened)."""
         if not self.settings.enabled:
             return None
-        digest = hashlib.blake2b(self._seed + msg.id.encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(self._seed + msg_id.encode(), digest_size=8).digest()
         draw = int.from_bytes(digest, "big") / 2**64
-        fault = next((kind for bound, kind in self._bounds if draw < bound), None)
-        if fault and self._log_fd is not None:
-            line = {"id": msg.id, "stream": msg.stream, "seq": msg.seq, "fault": fault}
+        return next((kind for bound, kind in self._bounds if draw < bound), None)
+
+    def record(self, msg: Message, fault: str, **extra: object) -> None:
+        """One line in the fault log for a fault done to ``msg``."""
+        if self._log_fd is not None:
+            line = {"id": msg.id, "stream": msg.stream, "seq": msg.seq, "fault": fault, **extra}
             # One write per line on an O_APPEND file: lines of several processes never mix.
             os.write(self._log_fd, orjson.dumps(line) + b"\n")
-        return fault
 
     def close(self) -> None:
         if self._log_fd is not None:

@@ -80,7 +80,18 @@ def rfc3339(ns: int | None = None) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def receipt(msg: Message, status: str, at: str, error: str | None = None) -> dict[str, Any]:
+def content(msg: Message) -> dict[str, Any]:
+    """The message as sent (its body decoded); empty when the body is not a JSON object."""
+    try:
+        doc = orjson.loads(msg.body)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def receipt(
+    msg: Message, status: str, at: str, error: str | None = None, digest: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": msg.id,
         "stream": msg.stream,
@@ -90,4 +101,6 @@ def receipt(msg: Message, status: str, at: str, error: str | None = None) -> dic
     }
     if error is not None:
         out["error"] = error
+    if digest is not None:
+        out["digest"] = digest
     return out

@@ -59,7 +59,7 @@ def test_callback_args_name_the_collector_address() -> None:
 
 
 def test_fault_draws_depend_on_seed_and_id_only() -> None:
-    rates = (0.1, 0.2, 0.0, 0.0, 0.3)
+    rates = (0.1, 0.2, 0.0, 0.0, 0.3) + (0.05,) * (len(FAULT_KINDS) - 5)
     one, two = Faults(FaultSettings(rates, seed=3)), Faults(FaultSettings(rates, seed=3))
     other = Faults(FaultSettings(rates, seed=4))
     draws = [one.decide(msg(i)) for i in range(20_000)]
