@@ -148,14 +148,15 @@ def run(args: argparse.Namespace) -> int:
     )
     creds = Secrets(config.env(config.TARGET_TOKEN), config.env(config.CALLBACK_SECRET))
     result = run_scenario(scenario, knobs, env, creds)
+    doc = result.to_json()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(markdown(result))
+        args.json.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    print(markdown(doc))
     print(f"\nfull result: {run_dir / 'result.json'}")
-    if result["status"] == "aborted":
+    if result.status == "aborted":
         return EXIT_ABORTED
-    return EXIT_PASSED if result["status"] == "passed" else EXIT_CHECK_FAILED
+    return EXIT_PASSED if result.status == "passed" else EXIT_CHECK_FAILED
 
 
 def _prometheus(scenario: Scenario, run_dir: Path, run_id: str):

@@ -3,7 +3,7 @@ place a check's figures become metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
@@ -33,12 +33,12 @@ def check_result(check: Check | dict, check_name: str | None = None) -> dg.Asset
 
 
 def check_results(
-    result: dict, names: Iterable[str], *, missing: str, missing_limit: str = "n/a"
+    checks: Sequence[Check], names: Iterable[str], *, missing: str, missing_limit: str = "n/a"
 ) -> list[dg.AssetCheckResult]:
-    """One asset check result per name, from the result's gate of that name (a hook's gate
-    wins a name clash: it comes later); a gate the run did not produce fails its check,
-    ``missing`` saying why."""
-    by_name = {g["name"]: g for g in result["gates"]}
+    """One asset check result per name, from the run's check of that name (a hook's
+    wins a name clash: it comes later); a check the run did not produce fails, ``missing``
+    saying why."""
+    by_name = {c.name: c for c in checks}
     return [
         check_result(by_name.get(name) or Check(name, False, missing, missing_limit), name)
         for name in names

@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from deliverydags.run.hooks import RunHook
+from deliverydags.run.result import RunResult
 from deliverydags.run.runner import Log, Secrets, run_check
 from deliverydags.run.settings import ConfigError, RunSettings
 
@@ -93,29 +94,30 @@ class Scenario:
     # (the asset always does; the CLI when DELIVERYDAGS_PROMETHEUS_URL is set).
     prometheus: Literal["unused", "optional", "required"] = "unused"
     cli_required: tuple[str, ...] = ()  # knobs the command line must be given
-    finish: Callable[[dict, Any], None] | None = None  # adds the scenario's own figures
+    # The scenario's own figures, as result sections by name (e.g. "chaos").
+    finish: Callable[[RunResult, Any], dict[str, Any]] | None = None
 
     @property
     def check_names(self) -> list[str]:
         return [c.name for c in self.checks]
 
-    def verdict(self, result: dict) -> str:
+    def verdict(self, result: RunResult) -> str:
         """ "passed" when every check the run produced held and every blocking check was
         produced; the scenario's checks are its verdict, so a fault's cost in latency or
         errors fails only the checks that judge it."""
-        if result["status"] == "aborted":
+        if result.status == "aborted":
             return "aborted"
-        by_name = {g["name"]: g for g in result["gates"]}  # a hook's gate wins a clash
-        produced = [by_name[c.name] for c in self.checks if c.name in by_name]
-        complete = all(c.name in by_name for c in self.checks if c.blocking)
-        held = bool(produced) and all(g["passed"] for g in produced)
+        found = {c.name: result.check(c.name) for c in self.checks}
+        produced = [check for check in found.values() if check is not None]
+        complete = all(found[c.name] is not None for c in self.checks if c.blocking)
+        held = bool(produced) and all(check.passed for check in produced)
         return "passed" if complete and held else "failed"
 
 
-def missing_reason(result: dict) -> str:
+def missing_reason(result: RunResult) -> str:
     """Why a check's gate is not in the result: the first hook error, if any."""
     for hook in ("prometheus", "chaos"):
-        error = (result.get(hook) or {}).get("error")
+        error = result.section(hook).get("error")
         if error:
             return str(error)
     return "not evaluated"
@@ -128,7 +130,7 @@ def run_scenario(
     creds: Secrets,
     *,
     interrupts: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
-) -> dict:
+) -> RunResult:
     """Set up ``scenario`` with ``config``, run it (``run_check``), finish and judge its
     result, written to ``env.run_dir/result.json``. Raises as run_check does."""
     if scenario.reference_target_only and env.target_url:
@@ -144,16 +146,16 @@ def run_scenario(
         raise ConfigError(f"{scenario.name} reads the service's metrics: it needs a Prometheus")
     with ExitStack() as stack:
         settings, hooks = scenario.setup(config, env, stack)
-        result = run_check(
-            settings, creds, env.run_dir, env.log, interrupts=interrupts, hooks=hooks
-        )
-    if result["status"] == "aborted":
+        doc = run_check(settings, creds, env.run_dir, env.log, interrupts=interrupts, hooks=hooks)
+    result = RunResult.from_json(doc)
+    if result.status == "aborted":  # written as it is: never judged, never stored
         return result
-    result["scenario"] = scenario.name
-    if settings.scenario != scenario.name:
-        result["script"] = settings.scenario  # the k6 script that carried the load
+    result = replace(result, scenario=scenario.name)
+    if settings.scenario != scenario.name:  # the k6 script that carried the load
+        result = result.with_sections(script=settings.scenario)
     if scenario.finish:
-        scenario.finish(result, config)
-    result["status"] = scenario.verdict(result)
-    (env.run_dir / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        result = result.with_sections(**scenario.finish(result, config))
+    result = replace(result, status=scenario.verdict(result))
+    result_json = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2)
+    (env.run_dir / "result.json").write_bytes(result_json)
     return result

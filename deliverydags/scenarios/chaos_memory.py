@@ -13,6 +13,7 @@ from pydantic import Field
 
 from deliverydags.chaos.memory import chaos_figures, leak_args
 from deliverydags.prometheus import MemoryCheck
+from deliverydags.run.result import RunResult
 from deliverydags.run.scenario import CHAOS, CheckSpec, Environment, Scenario, ScenarioConfig
 from deliverydags.run.settings import Gates
 
@@ -55,8 +56,8 @@ def _setup(config: ChaosMemoryConfig, env: Environment, stack: ExitStack):
     return settings, [hook]
 
 
-def _finish(result: dict, config: ChaosMemoryConfig) -> None:
-    result["chaos"] = chaos_figures(result, config.leak_bytes, config.warmup_fraction)
+def _finish(result: RunResult, config: ChaosMemoryConfig) -> dict:
+    return {"chaos": chaos_figures(result.to_json(), config.leak_bytes, config.warmup_fraction)}
 
 
 SCENARIO = Scenario(

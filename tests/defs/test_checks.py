@@ -26,13 +26,11 @@ def test_check_result_from_a_check_or_its_json() -> None:
 
 
 def test_check_results_one_per_name_the_later_gate_wins_a_missing_one_fails() -> None:
-    result = {
-        "gates": [
-            Check("zero_loss", True, 0, 0).to_json(),
-            Check("zero_loss", False, 3, 0).to_json(),  # a hook's gate, after the ledger's
-        ]
-    }
-    out = check_results(result, ["zero_loss", "service_metrics_agree"], missing="down")
+    checks = [
+        Check("zero_loss", True, 0, 0),
+        Check("zero_loss", False, 3, 0),  # a hook's check, after the ledger's
+    ]
+    out = check_results(checks, ["zero_loss", "service_metrics_agree"], missing="down")
     assert [(r.check_name, r.passed) for r in out] == [
         ("zero_loss", False),
         ("service_metrics_agree", False),

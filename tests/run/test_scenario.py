@@ -3,9 +3,16 @@ follow from it, never a partial pass."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 
+from deliverydags.run.checks import Check
+from deliverydags.run.result import RunResult
 from deliverydags.run.scenario import CheckSpec, Scenario, ScenarioConfig, missing_reason
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "history"
 
 SCENARIO = Scenario(
     name="probe",
@@ -16,8 +23,22 @@ SCENARIO = Scenario(
 )
 
 
-def _result(*gates: tuple[str, bool], status: str = "failed") -> dict:
-    return {"status": status, "gates": [{"name": n, "passed": p} for n, p in gates]}
+def _result(*gates: tuple[str, bool], status: str = "failed") -> RunResult:
+    return RunResult(
+        scenario="probe",
+        target_url="http://127.0.0.1:1",
+        started_at="2026-12-04T00:00:00.000Z",
+        finished_at="2026-12-04T00:01:00.000Z",
+        rate=10.0,
+        duration_s=60.0,
+        deadlines_s=(30.0,),
+        counts={"attempted": 1},
+        latency_ms={},
+        delivery_rate=1.0,
+        checks=tuple(Check(n, p, None, None) for n, p in gates),
+        status=status,
+        run_id="r",
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,6 +65,18 @@ def test_an_aborted_run_stays_aborted() -> None:
 
 
 def test_a_missing_check_says_which_hook_failed() -> None:
-    assert missing_reason({"prometheus": {"error": "no RSS series"}}) == "no RSS series"
-    assert missing_reason({"chaos": {"error": "victim gone"}}) == "victim gone"
-    assert missing_reason({"prometheus": {}}) == "not evaluated"
+    result = _result()
+    prometheus_down = result.with_sections(prometheus={"error": "no RSS series"})
+    assert missing_reason(prometheus_down) == "no RSS series"
+    assert missing_reason(result.with_sections(chaos={"error": "victim gone"})) == "victim gone"
+    assert missing_reason(result.with_sections(prometheus={})) == "not evaluated"
+
+
+def test_the_result_round_trips_the_contract_json() -> None:
+    example = orjson.loads((EXAMPLES / "message_soak-2026-11-01.json").read_bytes())
+    doc = {**example, "run_id": "20261101T021005-abcdef"}  # a run's own result has one
+    result = RunResult.from_json(doc)
+    assert result.to_json() == doc
+    assert result.counts["attempted"] == doc["counts"]["attempted"]
+    assert [c.to_json() for c in result.checks] == doc["gates"]
+    assert set(result.sections) == {"rejected_by_status", "late_by_deadline", "samples"}

@@ -23,6 +23,7 @@ from deliverydags.defs.resources import (
 from deliverydags.procs import ServiceError
 from deliverydags.prometheus import service_report
 from deliverydags.run.k6 import K6Error
+from deliverydags.run.result import RunResult
 from deliverydags.run.runner import HarnessError, SetupError, new_run_id
 from deliverydags.run.scenario import (
     Environment,
@@ -120,36 +121,38 @@ def scenario_asset(scenario: Scenario) -> dg.AssetsDefinition:
                 target.secrets(),
                 interrupts=(KeyboardInterrupt, dg.DagsterExecutionInterruptedError),
             )
-        if result["status"] == "aborted":
+        if result.status == "aborted":
             raise dg.Failure(
                 f"run aborted; partial result (not stored) in {run_dir / 'result.json'}"
             )
-        results.store.save(night, result)
-        context.log.info("\n" + markdown(result))
+        doc = result.to_json()
+        results.store.save(night, doc)
+        context.log.info("\n" + markdown(doc))
         return dg.MaterializeResult(
             metadata=run_metadata(result, run_dir),
             check_results=check_results(
-                result, scenario.check_names, missing=missing_reason(result)
+                result.checks, scenario.check_names, missing=missing_reason(result)
             ),
         )
 
     return _asset
 
 
-def run_metadata(result: dict, run_dir: Path) -> dict:
+def run_metadata(result: RunResult, run_dir: Path) -> dict:
     """What the UI shows of a run: counts, latency, delivery rate, the service's figures
     beside the ledger's (when read), the fault's figures (a chaos run), the result."""
-    meta: dict = {f"count_{k}": int(v) for k, v in result["counts"].items()}
-    lat = result.get("latency_ms") or {}
+    doc = result.to_json()
+    meta: dict = {f"count_{k}": int(v) for k, v in result.counts.items()}
+    lat = result.latency_ms
     meta.update({f"latency_{k}_ms": float(v) for k, v in lat.items() if v is not None})
-    if result.get("delivery_rate") is not None:
-        meta["delivery_rate"] = float(result["delivery_rate"])
-    if "prometheus" in result:
-        prom = result["prometheus"] or {}
+    if result.delivery_rate is not None:
+        meta["delivery_rate"] = float(result.delivery_rate)
+    if "prometheus" in result.sections:
+        prom = result.section("prometheus")
         meta.update(service_report.numbers(prom))
-        meta["ledger_vs_service"] = dg.MetadataValue.md(service_report.markdown(prom, result))
-    if "chaos" in result:
-        chaos = result["chaos"] or {}
+        meta["ledger_vs_service"] = dg.MetadataValue.md(service_report.markdown(prom, doc))
+    if "chaos" in result.sections:
+        chaos = result.section("chaos")
         meta.update({key: metadata_value(chaos.get(key)) for key in CHAOS_KEYS})
         meta.update(
             {k: metadata_value(v) for k, v in chaos.items() if k not in meta and k != "error"}
@@ -157,12 +160,12 @@ def run_metadata(result: dict, run_dir: Path) -> dict:
         if "error" in chaos:
             meta["chaos_error"] = str(chaos["error"])
     meta.update(
-        status=result["status"],
-        run_id=result["run_id"],
-        target_url=dg.MetadataValue.url(result["target_url"]),
-        target_version=result.get("target_version", ""),
-        report=dg.MetadataValue.md(markdown(result)),
-        result=dg.MetadataValue.json(result),
+        status=result.status,
+        run_id=result.run_id,
+        target_url=dg.MetadataValue.url(result.target_url),
+        target_version=result.sections.get("target_version", ""),
+        report=dg.MetadataValue.md(markdown(doc)),
+        result=dg.MetadataValue.json(doc),
         result_path=dg.MetadataValue.path(str(run_dir / "result.json")),
     )
     return meta
