@@ -14,6 +14,7 @@ from pathlib import Path
 # The system under test (unset URL: the bundled reference target).
 TARGET_URL = "DELIVERYDAGS_TARGET_URL"
 TARGET_TOKEN = "DELIVERYDAGS_TARGET_TOKEN"  # secret
+TENANT_TOKENS = "DELIVERYDAGS_TENANT_TOKENS"  # secret: tenant:token,tenant2:token2 (v1.1)
 CALLBACK_SECRET = "DELIVERYDAGS_CALLBACK_SECRET"  # secret: signs delivery receipts
 COLLECTOR_ADDR = "DELIVERYDAGS_COLLECTOR_ADDR"
 COLLECTOR_URL = "DELIVERYDAGS_COLLECTOR_URL"

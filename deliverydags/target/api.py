@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from .config import Settings
 from .database import Database, DatabaseDown
 from .messages import BadMessage, Message, from_doc, parse, rfc3339
 from .metrics import Exposition
+from .tenants import Caller, Tokens
 
 BODY_HEADROOM = 1 << 20  # id, stream, callback_url and whitespace around the payload
 MAX_BATCH = 500  # messages in one batch send (contract v1.1)
@@ -81,7 +81,7 @@ class Api:
         self._broker = broker
         self._db = db
         self._exposition = exposition
-        self._auth = b"Bearer " + settings.token
+        self._tokens = Tokens(settings.token, settings.tenant_tokens)
         self._single_limit = settings.payload_limit + BODY_HEADROOM
         self._retry_after = {"Retry-After": str(settings.retry_after_s)}
         self._allow = Allowlist(settings.callback_allow)
@@ -102,13 +102,14 @@ class Api:
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(body=self._health, content_type="application/json")
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _caller(self, request: web.Request) -> Caller | None:
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, self._auth)
+        return self._tokens.caller(given)
 
     async def post_message(self, request: web.Request) -> web.Response:
         # The token is checked before the body is read at all.
-        if not self._authorized(request):
+        caller = self._caller(request)
+        if caller is None:
             return _json(401, {"error": "missing or bad bearer token"})
         body = await _read(request, self._single_limit)
         if body is None:
@@ -117,13 +118,14 @@ class Api:
             msg = parse(body, self._s.payload_limit)
         except BadMessage as bad:
             return _json(bad.status, {"error": str(bad)})
-        answer = await self._admit(msg)
+        answer = await self._admit(msg, caller)
         return _json(answer.status, answer.doc, answer.headers)
 
     async def post_batch(self, request: web.Request) -> web.Response:
         """Contract v1.1 batch send: one result per message, in order, unless the whole
         request fails (401, 413 for the body, 400 for the envelope, 429 or 503 for all)."""
-        if not self._authorized(request):
+        caller = self._caller(request)
+        if caller is None:
             return _json(401, {"error": "missing or bad bearer token"})
         body = await _read(request, self._s.batch_body_limit)
         if body is None:
@@ -136,7 +138,7 @@ class Api:
             return _json(400, {"error": f'body must be {{"messages": [1 to {MAX_BATCH}]}}'})
         if self._broker.backlog() >= self._s.max_backlog:
             return _json(429, {"error": "backlog full"}, self._retry_after)
-        answers = await self._admit_all(docs)
+        answers = await self._admit_all(docs, caller)
         statuses = {answer.status for answer in answers}
         if len(statuses) == 1 and statuses <= {429, 503}:
             return _json(answers[0].status, {"error": answers[0].doc["error"]}, answers[0].headers)
@@ -148,7 +150,7 @@ class Api:
             results.append(result)
         return _json(200, {"results": results})
 
-    async def _admit_all(self, docs: list[object]) -> list[Answer]:
+    async def _admit_all(self, docs: list[object], caller: Caller) -> list[Answer]:
         """Each message answered as a single POST would be. A stream's messages are admitted
         one after another in request order (so their seq order holds); streams concurrently."""
         answers: list[Answer | None] = [None] * len(docs)
@@ -163,13 +165,15 @@ class Api:
 
         async def one_stream(items: list[tuple[int, Message]]) -> None:
             for i, msg in items:
-                answers[i] = await self._admit(msg)
+                answers[i] = await self._admit(msg, caller)
 
         await asyncio.gather(*(one_stream(items) for items in by_stream.values()))
         return [answer for answer in answers if answer is not None]
 
-    async def _admit(self, msg: Message) -> Answer:
+    async def _admit(self, msg: Message, caller: Caller) -> Answer:
         """A valid message's answer: 202 once it is durably queued, else why not."""
+        if msg.tenant != caller.tenant:
+            return Answer(403, {"error": "the message's tenant is not the bearer token's"})
         refusal = self._allow.check(msg.callback_url)
         if refusal:
             return Answer(400, {"error": refusal})

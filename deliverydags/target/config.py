@@ -11,22 +11,30 @@ from typing import NoReturn
 from deliverydags import config
 
 TOKEN_ENV = config.TARGET_TOKEN
+TENANT_TOKENS_ENV = config.TENANT_TOKENS
 SECRET_ENV = config.CALLBACK_SECRET
 REDIS_URL_ENV = config.REDIS_URL
 # One draw per message picks at most one kind (so the --fault-* fractions add up to <= 1).
 # corrupt, undigest: a delivered receipt's digest is of a changed payload / missing (string
 # payloads only); leak: the receipt goes to another tenant's callback instead.
-CONSUMER_FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "fail", "corrupt", "undigest")
+CONSUMER_FAULT_KINDS = (
+    *("drop", "duplicate", "delay", "reorder", "fail"),
+    *("corrupt", "undigest", "leak"),
+)
 FAULT_KINDS = CONSUMER_FAULT_KINDS
 FAULT_HELP = {
     "corrupt": "share of messages (string payloads) delivered changed: the receipt's digest "
     "is not the sent payload's",
     "undigest": "share of delivered receipts (string payloads) without a digest",
+    "leak": "share of receipts of a tenant's message sent to another tenant's callback_url "
+    "(one seen in that tenant's messages) instead of its own",
 }
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1 and the
 v1.1 parts (batch send, payload digest, tenants, idempotent resend).
 The bearer token comes from {TOKEN_ENV} and the receipt signing secret from
-{SECRET_ENV} (never from flags). Prints READY <url> once it serves.
+{SECRET_ENV} (never from flags); tenants' tokens, as tenant:token,tenant2:token2, from
+{TENANT_TOKENS_ENV}: a message's "tenant" must be its token's (else 403), and the
+target's own token sends messages without one. Prints READY <url> once it serves.
 
 It POSTs receipts only to callback addresses it is told to trust: with no
 --allow-callback (or --callback-allow) every message is answered 400, since a
@@ -94,6 +102,7 @@ class Settings:
     postgres: PostgresSettings | None = None  # None: no database on the request path
     argv: tuple[str, ...] = ()
     token: bytes = field(default=b"", repr=False)
+    tenant_tokens: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     secret: bytes = field(default=b"", repr=False)
 
 
@@ -258,8 +267,8 @@ def _postgres(ns: argparse.Namespace) -> PostgresSettings | None:
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
-    """Settings from ``argv``, the two secrets (and the Redis URL unless given) from
-    ``env``; exits 2 on bad flags."""
+    """Settings from ``argv``, the secrets (and the Redis URL unless given) from ``env``;
+    exits 2 on bad flags."""
     ns = _parser().parse_args(list(argv))
     rates = tuple(getattr(ns, f"fault_{kind.replace('-', '_')}") for kind in FAULT_KINDS)
     if sum(rates) > 1.0 + 1e-9:
@@ -269,6 +278,9 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         raise SetupError(f"{TOKEN_ENV} is not set")
     if not secret:
         raise SetupError(f"{SECRET_ENV} is not set")
+    from .tenants import parse_tokens  # here: tenants imports SetupError from us
+
+    tenant_tokens = parse_tokens(env.get(TENANT_TOKENS_ENV, ""), token, TENANT_TOKENS_ENV)
     listed = (part.strip() for part in ns.callback_allow.split(","))
     allow = (*ns.allow_callback, *(part for part in listed if part))
     return Settings(
@@ -297,6 +309,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         postgres=_postgres(ns),
         argv=tuple(argv),
         token=token.encode(),
+        tenant_tokens=tenant_tokens,
         secret=secret.encode(),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 
 from .broker import Entry, Source, Tally
 from .config import CONSUMER_FAULT_KINDS, Settings
@@ -12,6 +13,7 @@ from .faults import Faults
 from .integrity import corrupted, digest
 from .lifecycle import cancel_and_wait
 from .messages import content
+from .tenants import CallbackBook
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +23,16 @@ REORDER_FLUSH_S = 1.0
 
 
 class Consumer:
-    def __init__(self, source: Source, settings: Settings, faults: Faults, poster: Poster):
+    def __init__(
+        self,
+        source: Source,
+        settings: Settings,
+        faults: Faults,
+        poster: Poster,
+        book: CallbackBook | None = None,
+    ):
         self._source = source
+        self._book = CallbackBook() if book is None else book  # shared by embedded consumers
         self._s = settings
         self._faults = faults
         self._poster = poster
@@ -78,9 +88,20 @@ class Consumer:
         msg = item.entry.message
         payload = content(msg).get("payload")
         item.digest = digest(payload)
+        if msg.tenant is not None:
+            self._book.learn(msg.tenant, msg.callback_url)
         fault = self._faults.draw(msg.id)
         extra: dict[str, object] = {}
-        if fault in ("corrupt", "undigest"):
+        if fault == "leak":
+            other = None
+            if msg.tenant is not None:
+                key = zlib.crc32(msg.id.encode())
+                other = self._book.elsewhere(msg.tenant, msg.callback_url, key)
+            if other is None:  # no tenant, or no other tenant's callback known yet
+                return None
+            extra = {"tenant": msg.tenant, "to_tenant": other[0]}
+            item.url = other[1]
+        elif fault in ("corrupt", "undigest"):
             if item.digest is None:  # not a string payload: nothing to change
                 return None
             item.digest = digest(corrupted(payload)) if fault == "corrupt" else None

@@ -11,6 +11,7 @@ import orjson
 
 MAX_ID_BYTES = 128
 MAX_SEQ = 2**63 - 1  # a BIGINT, as the ledger reads every seq
+MAX_TENANT_BYTES = 64
 
 
 class BadMessage(Exception):
@@ -29,6 +30,7 @@ class Message:
     callback_url: str
     accepted_ns: int  # wall clock, so consumer processes can measure latency
     body: bytes  # the request as received, kept for the dead-letter queue
+    tenant: str | None = None  # contract v1.1; also in body
 
 
 def parse(body: bytes, payload_limit: int) -> Message:
@@ -66,11 +68,16 @@ def from_doc(doc: object, payload_limit: int, body: bytes | None = None) -> Mess
         raise BadMessage("seq must be an integer from 0 to 2**63 - 1")
     if not isinstance(url, str):
         raise BadMessage("callback_url must be a string")
+    tenant = doc.get("tenant")
+    if "tenant" in doc and (
+        not isinstance(tenant, str) or not 1 <= len(tenant.encode()) <= MAX_TENANT_BYTES
+    ):
+        raise BadMessage(f"tenant must be a string of 1 to {MAX_TENANT_BYTES} bytes")
     if len(orjson.dumps(payload)) > payload_limit:
         raise BadMessage(f"payload is over {payload_limit} bytes", status=413)
     if body is None:
         body = orjson.dumps(doc)
-    return Message(msg_id, stream, seq, url, time.time_ns(), body)
+    return Message(msg_id, stream, seq, url, time.time_ns(), body, tenant)
 
 
 def rfc3339(ns: int | None = None) -> str:

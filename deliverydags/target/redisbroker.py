@@ -20,7 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from .broker import BrokerDown, Entry, Snapshot, Tally, shard_of
 from .lifecycle import cancel_and_wait
-from .messages import Message, rfc3339
+from .messages import Message, content, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def fields_of(msg: Message) -> list[Any]:
 
 
 def message_of(fields: dict[bytes, bytes]) -> Message:
-    return Message(
+    msg = Message(
         fields[b"i"].decode(),
         fields[b"s"].decode(),
         int(fields[b"q"]),
@@ -75,6 +75,9 @@ def message_of(fields: dict[bytes, bytes]) -> Message:
         int(fields[b"t"]),
         fields[b"b"],
     )
+    tenant = content(msg).get("tenant")  # kept in the body only
+    msg.tenant = tenant if isinstance(tenant, str) else None
+    return msg
 
 
 class RedisBroker:

@@ -21,6 +21,7 @@ from .lifecycle import cancel_and_wait, stop_event
 from .metrics import Exposition
 from .redisbroker import RedisBroker, redact
 from .supervisor import Supervisor
+from .tenants import CallbackBook
 
 log = logging.getLogger(__name__)
 TASK_RESTART_S = 1.0
@@ -108,10 +109,13 @@ class _EmbeddedConsumers:
     def __init__(self, settings: Settings, broker: Broker, faults: Faults) -> None:
         self._session = new_session()
         poster = Poster(self._session, settings.secret)
+        book = CallbackBook()  # every tenant's callbacks, whichever consumer saw them
+
+        def new_consumer(i: int) -> Consumer:
+            return Consumer(broker.source(i), settings, faults, poster, book)
+
         self._tasks = [
-            asyncio.create_task(
-                self._keep_running(lambda i=i: Consumer(broker.source(i), settings, faults, poster))
-            )
+            asyncio.create_task(self._keep_running(lambda i=i: new_consumer(i)))
             for i in range(settings.consumers)
         ]
 
