@@ -10,10 +10,25 @@ one line per message the scenario tried to send; other console lines are ignored
 fraction) just before the first try; ``status`` is the HTTP status of the last try
 (0 when there was no answer); ``variant`` tags the message for A/B analysis ("" if none).
 
+Contract v1.1 adds optional fields; a line without them reads as before:
+
+    "intended_ms": float   when the schedule meant to send it (arrival-rate scenarios)
+    "digest": str          lowercase hex SHA-256 of the UTF-8 payload string sent
+    "tenant": str          the message's tenant
+    "resend": "same" | "changed"   not a message: a repeat, on purpose, of the message
+                           with this id (same body or a changed one); class and status
+                           are the repeat's answer's (409: a conflict)
+
+In a batch send (``POST /v1/messages:batch``) every message has its own line: ``status``
+is its own status in the 200 answer, or the whole request's (0: no answer).
+
 Receipts (written by the collector, one line per valid receipt, in arrival order):
 
     {"n": int, "recv_ns": int, "id": str, "stream": str, "seq": int,
      "status": "delivered" | "failed", "delivered_at": str}
+
+plus, only when there is one, ``"digest": str`` (as the receipt carried it) and
+``"tenant": str`` (the tenant whose callback, ``/v1/receipts/<tenant>``, it came to).
 
 ``n`` is the arrival order (0, 1, 2, ... across the whole run; receipts of one batch
 get consecutive numbers in array order); ``recv_ns`` the collector's wall clock

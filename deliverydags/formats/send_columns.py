@@ -34,7 +34,7 @@ from deliverydags.formats.column_seal import SealedCopy, read_seal, remove_copy,
 
 COLUMNS_FILE = SENDS_FILE.removesuffix(".ndjson") + ".arrows"
 SEAL_FILE = COLUMNS_FILE + ".json"
-COLUMNS_VERSION = 1
+COLUMNS_VERSION = 2  # 2: the v1.1 columns (EXTENDED)
 
 # What read_json takes of a line. "dd" read as text tells 1 from true or 1.5 (a
 # JSON-typed column would also tell it from "1", at ~20 % more parse time).
@@ -47,12 +47,19 @@ LINE_COLUMNS = {
     "class": "VARCHAR",
     "status": "SMALLINT",
     "variant": "VARCHAR",
+    # contract v1.1, each optional (see deliverydags.formats): declared always (read_json
+    # only parses what a query selects), selected only where a run has them.
+    "intended_ms": "DOUBLE",
+    "digest": "VARCHAR",
+    "tenant": "VARCHAR",
+    "resend": "VARCHAR",
 }
 # A relation with LINE_COLUMNS and no rows, for a missing sends.ndjson.
 NO_SENDS = (
     "(SELECT NULL::VARCHAR AS dd, NULL::VARCHAR AS id, NULL::VARCHAR AS stream, "
     "NULL::BIGINT AS seq, NULL::DOUBLE AS sent_ms, NULL::VARCHAR AS class, "
-    "NULL::SMALLINT AS status, NULL::VARCHAR AS variant WHERE false)"
+    "NULL::SMALLINT AS status, NULL::VARCHAR AS variant, NULL::DOUBLE AS intended_ms, "
+    "NULL::VARCHAR AS digest, NULL::VARCHAR AS tenant, NULL::VARCHAR AS resend WHERE false)"
 )
 # Beyond year 2255 in ms: sent_ms * 10**6 would overflow int64 ns.
 _MAX_SENT_MS = 9e12
@@ -67,6 +74,13 @@ NUMERIC = {
 }
 TEXT = ("id",)  # without the prefix
 ENCODED = ("stream", "variant")
+# The v1.1 columns, null (resend: 0) on a line without them. A run of v1 lines has none, and
+# then the ledger reads none of them (the copy: its null counts say so; the NDJSON: the
+# ``ext`` flag of ``lines_sql``): they cost a v1 run nothing but that flag.
+RESEND_KINDS = ("same", "changed")  # codes 1, 2; any other non-empty "resend" is 3
+EXTENDED_NUMERIC = {"intended_ms": np.float64, "resend": np.int8}
+EXTENDED_TEXT = ("digest", "tenant")
+EXTENDED = (*EXTENDED_NUMERIC, *EXTENDED_TEXT)
 _CODES = pa.dictionary(pa.int32(), pa.string())
 SCHEMA = pa.schema(
     [
@@ -80,16 +94,23 @@ SCHEMA = pa.schema(
         ("variant", _CODES),
         ("h", pa.uint64()),
         ("ok", pa.bool_()),
+        ("intended_ms", pa.float64()),
+        ("resend", pa.int8()),
+        ("digest", pa.string()),
+        ("tenant", pa.string()),
     ]
 )
 
 
-def lines_sql(src: str, prefix: str) -> str:
+def lines_sql(src: str, prefix: str, extended: bool = True) -> str:
     """Every "dd": 1 line of ``src`` (read_json of LINE_COLUMNS), in file order, as the
     columns of SCHEMA (strings plain, not encoded), ids less ``prefix``.
 
     Junk lines read as all NULLs and are not "dd": 1 lines; a "dd": 1 line missing a
-    field or with one of the wrong type is one, with ``ok`` false.
+    field or with one of the wrong type is one, with ``ok`` false. Of the v1.1 fields,
+    ``intended_ms`` is NULL unless a finite time; ``resend`` 0 when missing or "", else
+    its code (RESEND_KINDS). Without ``extended`` the EXTENDED columns are left out
+    and ``ext`` says whether a line has any of them.
     """
     if prefix:
         lit = "'" + prefix.replace("'", "''") + "'"
@@ -105,13 +126,28 @@ def lines_sql(src: str, prefix: str) -> str:
                coalesce(variant, '') AS variant, hash(id) AS h,
                coalesce(id IS NOT NULL AND stream IS NOT NULL AND seq IS NOT NULL
                         AND cls IS NOT NULL AND isfinite(sent_ms)
-                        AND abs(sent_ms) < {_MAX_SENT_MS}, false) AS ok
+                        AND abs(sent_ms) < {_MAX_SENT_MS}, false) AS ok{_extended_sql(extended)}
         FROM (
             SELECT *, CASE class WHEN 'accepted' THEN 0 WHEN 'rejected' THEN 1
                                  WHEN 'indeterminate' THEN 2 END::TINYINT AS cls
             FROM {src} WHERE dd IN ('1', '1.0')
         )
         """
+
+
+def _extended_sql(extended: bool) -> str:
+    if not extended:
+        return (
+            ",\n               coalesce(intended_ms IS NOT NULL OR digest IS NOT NULL "
+            "OR tenant IS NOT NULL OR resend IS NOT NULL, false) AS ext"
+        )
+    kinds = " ".join(f"WHEN '{k}' THEN {i + 1}" for i, k in enumerate(RESEND_KINDS))
+    return f""",
+               CASE WHEN isfinite(intended_ms) AND abs(intended_ms) < {_MAX_SENT_MS}
+                    THEN intended_ms END AS intended_ms,
+               CASE WHEN resend IS NULL OR resend = '' THEN 0
+                    ELSE CASE resend {kinds} ELSE 3 END END::TINYINT AS resend,
+               digest, tenant"""
 
 
 class SendColumnWriter:

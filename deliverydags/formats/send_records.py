@@ -2,7 +2,8 @@
 as Python objects; the ledger reads the same lines in bulk with DuckDB (``ndjson``).
 
 The ledger's rules hold here too: only lines of this format version count (k6 console
-chatter and a torn last line are skipped), and a send id's first line wins."""
+chatter and a torn last line are skipped), a resend line is no message, and a send id's
+first line wins."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class SendRecord:
     send_class: str  # "accepted" | "rejected" | "indeterminate"
     status: int  # HTTP status of the last try, 0 when there was no answer
     variant: str = ""
+    intended_ms: float | None = None  # contract v1.1, None when the line has none
+    digest: str | None = None
+    tenant: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -46,6 +50,9 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                 rec = orjson.loads(line)
                 if rec.get("dd") != SENDS_FORMAT_VERSION or rec["id"] in seen:
                     continue
+                if rec.get("resend") not in (None, ""):
+                    continue
+                intended = rec.get("intended_ms")
                 out = SendRecord(
                     id=rec["id"],
                     stream=rec["stream"],
@@ -54,6 +61,9 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                     send_class=rec["class"],
                     status=int(rec.get("status") or 0),
                     variant=rec.get("variant") or "",
+                    intended_ms=None if intended is None else float(intended),
+                    digest=rec.get("digest"),
+                    tenant=rec.get("tenant"),
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue

@@ -50,6 +50,29 @@ The team's reading of the contract, binding for every number:
   delivered receipt; unexpected: arrival of its first receipt).
 - Always: attempted = accepted + rejected + indeterminate; accepted = delivered + late +
   failed + lost; indeterminate = recovered + unseen.
+
+Contract v1.1 (the scenario catalog). A measure's counts join ``counts``, after the v1
+ones, only in a run that takes it: one whose send records show it, or whose caller names
+it in ``reconcile(..., measures=...)``; a v1 run's result has exactly the v1 counts.
+
+- ``send_delay_ms`` (always in the result, null unless measured): p50/p99/max of
+  ``sent - intended`` over the messages whose send line has a finite ``intended_ms``,
+  in exact ns like every time here; "send_delay" when any has one.
+- Resend lines (a valid "dd": 1 line whose ``resend`` is present and not "") are no
+  messages (nor repeated ids): ``resent`` counts them, ``conflicts`` those with status
+  409; "resend" when any. Receipts match the message, so a resend's second receipt is a
+  duplicate like any other.
+- Tenants ("tenants" when any message has a ``tenant``): a valid receipt of a sent id
+  whose callback tenant (the receipt line's ``tenant``, none at the plain callback)
+  differs from its message's (none = "") is ``leaked``, per receipt, and counts nowhere
+  else: not a delivery, duplicate, out_of_order or unexpected receipt. Samples:
+  ``leaked``, distinct ids by arrival.
+- Integrity ("integrity" when any message has a ``digest``): ``corrupted`` = accepted
+  messages whose first valid delivered receipt (any time before close, whatever the
+  fate) has a digest that differs, case aside, from its message's (either missing: no
+  judgement); ``undigested`` = valid delivered receipts of sent ids without a digest.
+  Samples: ``corrupted``, by arrival of that receipt. A run that checks these reads
+  receipts.ndjson (the columnar copy has the v1 columns only).
 """
 
 from deliverydags.ledger.core import DEFAULT_DEADLINES_S, delivery_timeline, reconcile

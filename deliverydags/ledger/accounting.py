@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,11 @@ class Books:
     duplicates: int
     duplicate_msgs: np.ndarray  # messages, in arrival order of their 2nd, 3rd, ... receipt
     unexpected: np.ndarray  # Receipts.unexpected_ids indices, in arrival order
+    # v1.1 integrity (empty / 0 unless the receipts were checked): accepted messages whose
+    # first delivered receipt's digest differs from the sent one, in arrival order of that
+    # receipt; delivered receipts of sent ids without a digest.
+    corrupted: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    undigested: int = 0
 
 
 def account(
@@ -47,6 +52,10 @@ def account(
     rc.delivered = np.empty(0, bool)
     recv = rc.recv_ns[order]
     rc.recv_ns = np.empty(0, np.int64)
+    corrupt = undigested = None
+    if rc.corrupt is not None and rc.undigested is not None:
+        corrupt, undigested = rc.corrupt[order], rc.undigested[order]
+        rc.corrupt = rc.undigested = None
     del order
     sent = sends.sent_ns
 
@@ -76,6 +85,13 @@ def account(
     first_dl = np.full(n_msgs, NONE, dtype=np.int64)
     np.minimum.at(first_dl, d_msg, d_pos)
     ooo = out_of_order(d_pos, d_msg, sends.stream, sends.seq, first_dl)
+    corrupted, n_undigested = np.empty(0, np.int64), 0
+    if corrupt is not None and undigested is not None:
+        n_undigested = int(np.count_nonzero(undigested[d_pos]))
+        judged = np.flatnonzero((first_dl != NONE) & (sends.cls == ACCEPTED_CLS))
+        hit = judged[corrupt[first_dl[judged]]]
+        corrupted = hit[np.argsort(first_dl[hit], kind="stable")]
+        del corrupt, undigested, judged, hit
     del d_pos, d_msg
     has_dl = first_dl != NONE
     first_dl[~has_dl] = 0
@@ -106,6 +122,8 @@ def account(
         duplicates=duplicates,
         duplicate_msgs=duplicate_msgs,
         unexpected=unexpected,
+        corrupted=corrupted,
+        undigested=n_undigested,
     )
 
 

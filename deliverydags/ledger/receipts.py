@@ -8,7 +8,7 @@ matches receipts.ndjson (deliverydags.formats.receipt_columns: the same rows, ~4
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,27 @@ class Receipts:
     msg: np.ndarray  # int32 message number; -1 when the id was never sent
     unexpected_ids: pa.Array  # id of each msg == -1 row, in the same row order
     invalid_lines: int
+    # v1.1, None unless the run measures them: per receipt, its digest differs from
+    # its message's; it has none. Leaked receipts are counted here and nowhere else.
+    corrupt: np.ndarray | None = None
+    undigested: np.ndarray | None = None
+    leaked: int | None = None
+    leaked_ids: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+
+
+@dataclass
+class ReceiptChecks:
+    """What a v1.1 run asks of its receipts, with the send lines' side of it (per send
+    line, like the ids; None: that line has none)."""
+
+    integrity: bool = False  # compare digests: corrupt, undigested
+    tenants: bool = False  # compare the callback's tenant with the message's: leaked
+    digest: pa.ChunkedArray | None = None
+    tenant: pa.ChunkedArray | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.integrity or self.tenants
 
 
 def read_receipts(
@@ -49,6 +70,7 @@ def read_receipts(
     close_ns: int | None,
     by_line: bool = False,
     use_columns: bool = True,
+    checks: ReceiptChecks | None = None,
 ) -> Receipts:
     """Valid receipts within close, each matched by id to its message (-1: never sent).
 
@@ -59,7 +81,8 @@ def read_receipts(
     out but a restarted collector might do) it is the rank by ``n`` then line in the file.
     ``use_columns``: read the collector's sealed columnar copy instead of the NDJSON if
     the run has one; if it turns out not to hold what its seal says, the NDJSON is read
-    after all.
+    after all. ``checks``: the v1.1 comparisons, read from the NDJSON (the columnar copy
+    holds the v1 columns only).
     """
     path = run_dir / RECEIPTS_FILE
     if not path.exists():
@@ -71,10 +94,19 @@ def read_receipts(
             unexpected_ids=pa.array([], pa.string()),
             invalid_lines=0,
         )
-    columns = sealed_columns(run_dir) if use_columns else None
+    checks = checks if checks is not None and checks.any else None
+    columns = sealed_columns(run_dir) if use_columns and checks is None else None
+    extra_cols = {"digest": "VARCHAR", "tenant": "VARCHAR"} if checks else {}
     if columns is None:
         src = ndjson(
-            path, {"n": "BIGINT", "recv_ns": "BIGINT", "id": "VARCHAR", "status": "VARCHAR"}
+            path,
+            {
+                "n": "BIGINT",
+                "recv_ns": "BIGINT",
+                "id": "VARCHAR",
+                "status": "VARCHAR",
+                **extra_cols,
+            },
         )
     else:
         con.register("dd_receipt_columns", columns.reader())
@@ -90,7 +122,26 @@ def read_receipts(
     if id_prefix:  # only ids with the prefix can match; compare the rest
         lit = "'" + id_prefix.replace("'", "''") + "'"
         key = f"CASE WHEN starts_with(r.id, {lit}) THEN substr(r.id, {len(id_prefix) + 1}) END"
-    lines = pa.table({"id": ids, "msg": msg_of_line})
+    send_cols: dict[str, Any] = {"id": ids, "msg": msg_of_line}
+    r_extra = s_extra = out_extra = ""
+    extra_num: dict[str, type] = {}
+    extra_text: tuple[str, ...] = ()
+    if checks is not None:
+        for name in ("digest", "tenant"):
+            given = getattr(checks, name)
+            send_cols[name] = given if given is not None else pa.nulls(len(ids), pa.string())
+        r_extra, s_extra = ", digest, tenant", ", digest, tenant"
+        leaked = "false"
+        if checks.tenants:
+            leaked = "s.msg IS NOT NULL AND coalesce(r.tenant, '') <> coalesce(s.tenant, '')"
+        out_extra = f""",
+                   coalesce({leaked}, false) AS leaked,
+                   CASE WHEN {leaked} THEN r.id END AS lid,
+                   coalesce(lower(r.digest) <> lower(s.digest), false) AS corrupt,
+                   r.digest IS NULL AS undigested"""
+        extra_num = {"leaked": np.bool_, "corrupt": np.bool_, "undigested": np.bool_}
+        extra_text = ("lid",)
+    lines = pa.table(send_cols)
     con.register("dd_send_lines", lines)
     try:
         cols = _collect_or_none(
@@ -102,12 +153,12 @@ def read_receipts(
                 SELECT coalesce({arrival}, 0) AS arrival, coalesce(recv_ns, 0) AS recv_ns,
                        id, coalesce(status = 'delivered', false) AS delivered,
                        coalesce(n IS NOT NULL AND recv_ns IS NOT NULL AND id IS NOT NULL
-                                AND status IN ('delivered', 'failed'), false) AS ok
+                                AND status IN ('delivered', 'failed'), false) AS ok{r_extra}
                 FROM {src}
             )
             SELECT r.arrival, r.recv_ns, r.delivered, r.ok, coalesce(s.msg, -1) AS msg,
-                   CASE WHEN s.msg IS NULL THEN r.id END AS uid
-            FROM r LEFT JOIN (SELECT id, msg FROM dd_send_lines WHERE msg >= 0) s
+                   CASE WHEN s.msg IS NULL THEN r.id END AS uid{out_extra}
+            FROM r LEFT JOIN (SELECT id, msg{s_extra} FROM dd_send_lines WHERE msg >= 0) s
                  ON {key} = s.id
             WHERE NOT r.ok OR {close}
             """,
@@ -117,8 +168,9 @@ def read_receipts(
                 "arrival": np.int64,
                 "recv_ns": np.int64,
                 "delivered": np.bool_,
+                **extra_num,
             },
-            text=("uid",),
+            text=("uid", *extra_text),
         )
     finally:
         con.unregister("dd_send_lines")
@@ -127,7 +179,7 @@ def read_receipts(
         con.execute("DROP TABLE IF EXISTS dd_receipts")
     if cols is None:  # the columnar copy was torn or short: parse the NDJSON
         return read_receipts(
-            con, run_dir, ids, id_prefix, msg_of_line, close_ns, by_line, use_columns=False
+            con, run_dir, ids, id_prefix, msg_of_line, close_ns, by_line, False, checks
         )
     num = cols.num
     valid = num.pop("ok")
@@ -142,8 +194,21 @@ def read_receipts(
         unexpected_ids=uid.filter(pa.array(valid & (msg < 0))).combine_chunks(),
         invalid_lines=invalid,
     )
-    del num, msg, uid, cols
-    return _keep(rc, valid) if invalid else rc
+    del msg, uid
+    keep = valid
+    if checks is not None:
+        rc.corrupt = num.pop("corrupt")
+        rc.undigested = num.pop("undigested")
+        if checks.tenants:
+            leaked = num.pop("leaked") & valid
+            rows = np.flatnonzero(leaked)
+            lid = cols.text["lid"].filter(pa.array(leaked)).combine_chunks()
+            rc.leaked_ids = lid.take(pa.array(np.argsort(rc.arrival[rows], kind="stable")))
+            rc.leaked = int(rows.size)
+            keep = valid & ~leaked
+            del leaked, rows, lid
+    del num, cols
+    return _keep(rc, keep) if not keep.all() else rc
 
 
 def _collect_or_none(
@@ -172,6 +237,9 @@ def _keep(rc: Receipts, rows: np.ndarray) -> Receipts:
     rc.recv_ns = rc.recv_ns[rows]
     rc.delivered = rc.delivered[rows]
     rc.msg = rc.msg[rows]
+    if rc.corrupt is not None and rc.undigested is not None:
+        rc.corrupt = rc.corrupt[rows]
+        rc.undigested = rc.undigested[rows]
     return rc
 
 

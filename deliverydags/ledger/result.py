@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,17 @@ from deliverydags.ledger.sends import CLASSES, Sends
 
 SAMPLE_LIMIT = 1000
 PERCENTILES = (50, 95, 99)
+SEND_DELAY_PERCENTILES = (50, 99)
+# Contract v1.1: a measure's counts join ``counts`` (after the v1 ones, in this order)
+# only in a run that takes it; ``samples`` gets the ids of the named ones.
+MEASURES = ("send_delay", "integrity", "resend", "tenants")
+MEASURE_COUNTS = {
+    "send_delay": (),
+    "integrity": ("corrupted", "undigested"),
+    "resend": ("resent", "conflicts"),
+    "tenants": ("leaked",),
+}
+MEASURE_SAMPLES = {"integrity": "corrupted", "tenants": "leaked"}
 COUNT_KEYS = (
     "attempted",
     "accepted",
@@ -62,6 +73,9 @@ class LedgerResult:
     # Lines the ledger could not read: "dd": 1 send lines with a missing or mistyped
     # field, receipt lines that are not a receipt. Skipped, never silently.
     invalid_lines: dict[str, int] = field(default_factory=dict)
+    # sent_ms - intended_ms (the schedule's time) over the messages whose send record has
+    # one: p50, p99, max; None when none has (a v1 script, a closed-model executor).
+    send_delay_ms: dict[str, float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +83,7 @@ class LedgerResult:
             "rejected_by_status": dict(self.rejected_by_status),
             "late_by_deadline": dict(self.late_by_deadline),
             "latency_ms": dict(self.latency_ms),
+            "send_delay_ms": None if self.send_delay_ms is None else dict(self.send_delay_ms),
             "delivery_rate": self.delivery_rate,
             "samples": {k: list(v) for k, v in self.samples.items()},
             "by_variant": {k: dict(v) for k, v in self.by_variant.items()},
@@ -84,6 +99,7 @@ def summarize(
     rc: Receipts,
     rejected_posts: dict[str, int],
     deadlines_s: Sequence[float],
+    measured: Collection[str] = (),
 ) -> LedgerResult:
     table = _fate_table(books.fate, sends)
     totals = table.sum(axis=0)
@@ -97,18 +113,29 @@ def summarize(
         unexpected=len(rc.unexpected_ids),
         out_of_order=int(books.out_of_order.size),
         bad_signature=int(rejected_posts.get("bad_signature", 0)),
+        corrupted=int(books.corrupted.size),
+        undigested=books.undigested,
+        resent=sends.extra.resend_lines,
+        conflicts=sends.extra.resend_conflicts,
+        leaked=rc.leaked or 0,
     )
+    keys = [*COUNT_KEYS, *(k for m in MEASURES if m in measured for k in MEASURE_COUNTS[m])]
+    samples = _samples(books, sends, rc)
+    for measure, name in MEASURE_SAMPLES.items():
+        if measure not in measured:
+            del samples[name]
     return LedgerResult(
-        counts={k: counts[k] for k in COUNT_KEYS},
+        counts={k: counts[k] for k in keys},
         rejected_by_status=_rejected_by_status(sends),
         late_by_deadline=_late_by_deadline(books, deadlines_s),
         latency_ms=_latency(books),
         delivery_rate=(counts["delivered"] + counts["late"]) / accepted if accepted else None,
-        samples=_samples(books, sends, rc),
+        samples=samples,
         by_variant=_by_variant(table, sends.variants),
         malformed=int(rejected_posts.get("malformed", 0)),
         repeated_send_ids=sends.repeated_lines,
         invalid_lines={"sends": sends.invalid_lines, "receipts": rc.invalid_lines},
+        send_delay_ms=_send_delay(sends.extra.send_delay_ms) if "send_delay" in measured else None,
     )
 
 
@@ -150,6 +177,13 @@ def _latency(books: Books) -> dict[str, float | None]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(lat_ms.max())}
 
 
+def _send_delay(delay_ms: np.ndarray | None) -> dict[str, float | None]:
+    if delay_ms is None or delay_ms.size == 0:
+        return {"p50": None, "p99": None, "max": None}
+    p50, p99 = np.percentile(delay_ms, SEND_DELAY_PERCENTILES)
+    return {"p50": float(p50), "p99": float(p99), "max": float(delay_ms.max())}
+
+
 def _first_distinct(values: np.ndarray, limit: int) -> np.ndarray:
     """The first ``limit`` distinct values in order of first appearance; looks at a
     growing prefix so a long tail of repeats is never sorted."""
@@ -187,4 +221,6 @@ def _samples(books: Books, sends: Sends, rc: Receipts) -> dict[str, list[str]]:
         "duplicates": _ids(sends, dups),
         "out_of_order": _ids(sends, ooo),
         "unexpected": _first_distinct_strings(unexpected, lim),
+        "corrupted": _ids(sends, books.corrupted[:lim]),
+        "leaked": _first_distinct_strings(rc.leaked_ids, lim),
     }

@@ -9,7 +9,7 @@ the NDJSON), else from the NDJSON itself. Reading (DuckDB, parallel) and finishi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -21,6 +21,9 @@ import pyarrow.compute as pc
 from deliverydags.formats import SENDS_FILE, ndjson
 from deliverydags.formats.send_columns import (
     ENCODED,
+    EXTENDED,
+    EXTENDED_NUMERIC,
+    EXTENDED_TEXT,
     LINE_COLUMNS,
     NO_SENDS,
     NUMERIC,
@@ -46,6 +49,22 @@ class SendLines:
     id_prefix: str  # what every id starts with (stripped: see _sampled_prefix)
     ok: np.ndarray  # bool: all fields present and of the right type
     cols: Columns
+    # The v1.1 columns (send_columns.EXTENDED), per line; empty when no line has any.
+    ext: dict[str, np.ndarray | pa.ChunkedArray] = field(default_factory=dict)
+
+
+@dataclass
+class SendExtras:
+    """What the v1.1 fields say; all None/0 in a run of v1 lines."""
+
+    send_delay_ms: np.ndarray | None = None  # float64, sent - intended, per message with one
+    # Per "dd": 1 line (like Sends.ids), for the receipts join; None when no line has one.
+    digest: pa.ChunkedArray | None = None
+    tenant: pa.ChunkedArray | None = None
+    resend_lines: int = 0  # valid lines that repeat a message on purpose ("resend")
+    resend_conflicts: int = 0  # ... answered 409
+    digests: bool = False  # some message carries a digest (the run checks integrity)
+    tenants: bool = False  # some message carries a tenant
 
 
 @dataclass
@@ -65,6 +84,7 @@ class Sends:
     variants: list[str]
     repeated_lines: int  # lines whose id an earlier line already used
     invalid_lines: int  # "dd": 1 lines missing a field or with one of the wrong type
+    extra: SendExtras = field(default_factory=SendExtras)
 
     def msg_of_line(self) -> np.ndarray:
         """Message number of each line of ``ids``, -1 for lines that are not one."""
@@ -83,10 +103,16 @@ def read_send_lines(con: duckdb.DuckDBPyConnection, run_dir: Path) -> SendLines:
     path = run_dir / SENDS_FILE
     src = ndjson(path, LINE_COLUMNS) if path.exists() else NO_SENDS
     prefix = _sampled_prefix(con, src, path)
-    lines = _read(con, src, prefix)
+    extended = False
+    lines = _read(con, src, prefix, extended)
+    if lines.cols.num.pop("ext").any():  # v1.1 lines: read again, with their columns
+        extended = True
+        del lines
+        lines = _read(con, src, prefix, extended)
     if lines.cols.num.pop("foreign").any():  # the sample misled: strip nothing
         del lines
-        lines = _read(con, src, "")
+        lines = _read(con, src, "", extended)
+        lines.cols.num.pop("ext", None)
         del lines.cols.num["foreign"]
     return lines
 
@@ -104,10 +130,24 @@ def _read_copy(run_dir: Path) -> SendLines | None:
     copy, prefix = found
     cols = Columns(num={}, text={}, codes={})
     try:
-        for name, column in copy.columns([*NUMERIC, *TEXT, *ENCODED]):  # "foreign" first
+        names = [*NUMERIC, *TEXT, *ENCODED, *EXTENDED]  # "foreign" first
+        for name, column in copy.columns(names):
             if name == "foreign":
                 if pc.any(column).as_py():
                     return None
+            elif name in EXTENDED:  # read only when some line has it
+                if name in EXTENDED_NUMERIC:
+                    if name == "resend":
+                        present = (pc.max(column).as_py() or 0) > 0
+                    else:
+                        present = column.null_count < len(column)
+                    if present:
+                        values = column.to_numpy()  # nulls: NaN
+                        cols.num[name] = np.array(values, EXTENDED_NUMERIC[name])
+                elif column.null_count < len(column):
+                    cols.text[name] = pa.chunked_array(
+                        [pa.concat_arrays(column.chunks)], pa.string()
+                    )
             elif name in NUMERIC:
                 values = np.asarray(column.to_numpy(), NUMERIC[name])
                 # read-only: a view of the map (one chunk), not a copy
@@ -168,29 +208,55 @@ def _last_ids(path: Path) -> list[str]:
     return ids
 
 
-def _read(con: duckdb.DuckDBPyConnection, src: str, prefix: str) -> SendLines:
-    """Every "dd": 1 line, ids less ``prefix``; ``foreign``: a valid id without it."""
+def _read(con: duckdb.DuckDBPyConnection, src: str, prefix: str, extended: bool) -> SendLines:
+    """Every "dd": 1 line, ids less ``prefix``; ``foreign``: a valid id without it.
+    ``extended``: with the v1.1 columns, else with ``ext`` (a line has one of them)."""
     cols = collect(
         con,
-        lines_sql(src, prefix),
-        numeric=NUMERIC,
-        text=TEXT,
+        lines_sql(src, prefix, extended),
+        numeric={**NUMERIC, **(EXTENDED_NUMERIC if extended else {"ext": np.bool_})},
+        text=(*TEXT, *(EXTENDED_TEXT if extended else ())),
         encode=ENCODED,
         stream=True,  # measured: copying out overlaps DuckDB's parse, ~10 % faster
     )
+    if extended:  # keep only the columns some line has
+        for name in EXTENDED_NUMERIC:
+            values = cols.num[name]
+            if not (values > 0).any() if name == "resend" else np.isnan(values).all():
+                del cols.num[name]
+        for name in EXTENDED_TEXT:
+            if cols.text[name].null_count == len(cols.text[name]):
+                del cols.text[name]
     return _lines(cols, prefix)
 
 
 def _lines(cols: Columns, prefix: str) -> SendLines:
     ids = one_chunk(cols.text.pop("id"))
-    return SendLines(ids=ids, id_prefix=prefix, ok=cols.num.pop("ok"), cols=cols)
+    ext: dict[str, np.ndarray | pa.ChunkedArray] = {}
+    for name in EXTENDED_NUMERIC:
+        if name in cols.num:
+            ext[name] = cols.num.pop(name)
+    for name in EXTENDED_TEXT:
+        if name in cols.text:
+            ext[name] = one_chunk(cols.text.pop(name))
+    return SendLines(ids=ids, id_prefix=prefix, ok=cols.num.pop("ok"), cols=cols, ext=ext)
 
 
 def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
     """Drop invalid and repeated lines, convert times (numpy and Arrow only)."""
     num, codes = raw.cols.num, raw.cols.codes
-    lines = None if raw.ok.all() else np.flatnonzero(raw.ok)
-    invalid = raw.ok.size - (raw.ok.size if lines is None else lines.size)
+    invalid = raw.ok.size - int(np.count_nonzero(raw.ok))
+    extra = SendExtras()
+    resend = raw.ext.get("resend")
+    is_message = raw.ok
+    if resend is not None:  # a resend line is a send record, not a message
+        repeat = raw.ok & (resend > 0)
+        extra.resend_lines = int(np.count_nonzero(repeat))
+        extra.resend_conflicts = int(np.count_nonzero(repeat & (num["status"] == 409)))
+        is_message = raw.ok & ~repeat
+        del repeat
+    lines = None if is_message.all() else np.flatnonzero(is_message)
+    del is_message
     later = _repeated(num.pop("h"), lines, raw.ids)
     if later.size:  # the first line of an id wins
         keep = np.ones(len(raw.ids) if lines is None else lines.size, dtype=bool)
@@ -203,6 +269,21 @@ def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
 
     sent_ms = pick(num.pop("sent_ms"))
     variant, variants = _compact(pick(codes["variant"][0]), codes.pop("variant")[1])
+    sent = sent_ns(sent_ms)
+    if "intended_ms" in raw.ext:  # in exact ns, like every time the ledger compares
+        intended = pick(raw.ext["intended_ms"])
+        has = ~np.isnan(intended)
+        if has.any():
+            extra.send_delay_ms = (sent[has] - sent_ns(intended[has])) / 1e6
+        del intended, has
+    for name in ("digest", "tenant"):
+        column = raw.ext.get(name)
+        if column is None:
+            continue
+        setattr(extra, name, column)
+        in_messages = column if lines is None else column.take(pa.array(lines, pa.int64()))
+        setattr(extra, f"{name}s", in_messages.null_count < len(in_messages))
+        del in_messages
     return Sends(
         ids=raw.ids,
         id_prefix=raw.id_prefix,
@@ -210,13 +291,14 @@ def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
         stream=_narrow(pick(codes.pop("stream")[0])),
         seq=_narrow(pick(num.pop("seq"))),
         sent_ms=sent_ms if keep_sent_ms else np.empty(0),
-        sent_ns=sent_ns(sent_ms),
+        sent_ns=sent,
         cls=pick(num.pop("cls")),
         status=pick(num.pop("status")),
         variant=_narrow(variant),
         variants=variants,
         repeated_lines=int(later.size),
         invalid_lines=int(invalid),
+        extra=extra,
     )
 
 

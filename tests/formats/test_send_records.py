@@ -31,3 +31,15 @@ def test_reader_keeps_first_line_per_id_and_skips_noise(tmp_path) -> None:
 
 def test_a_missing_file_reads_as_no_sends(tmp_path) -> None:
     assert list(read_sends(tmp_path)) == []
+
+
+def test_reader_keeps_v1_1_fields_and_skips_resends(tmp_path) -> None:
+    (tmp_path / SENDS_FILE).write_bytes(
+        _line(id="a", intended_ms=0.5, digest="ab", tenant="t1", **{"class": "accepted"})
+        + _line(id="a", resend="same", **{"class": "accepted"})  # a repeat: no message
+        + _line(id="b", resend="changed", **{"class": "rejected", "status": 409})
+        + _line(id="b", **{"class": "accepted"})
+    )
+    a, b = read_sends(tmp_path)
+    assert (a.id, a.intended_ms, a.digest, a.tenant) == ("a", 0.5, "ab", "t1")
+    assert (b.id, b.intended_ms, b.digest, b.tenant, b.accepted) == ("b", None, None, None, True)

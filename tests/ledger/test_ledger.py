@@ -134,8 +134,13 @@ def write_send_columns(run_dir: Path, prefix: str = "", pieces: list[int] | None
     writer.seal()
 
 
-def books(run_dir: Path, deadlines: list[float] = DEADLINES, close_ns: int | None = None) -> dict:
-    result = reconcile(run_dir, deadlines, close_ns=close_ns)
+def books(
+    run_dir: Path,
+    deadlines: list[float] = DEADLINES,
+    close_ns: int | None = None,
+    measures: tuple[str, ...] = (),
+) -> dict:
+    result = reconcile(run_dir, deadlines, close_ns=close_ns, measures=measures)
     assert isinstance(result, LedgerResult)
     out = result.to_dict()
     check_invariants(out)
@@ -155,6 +160,16 @@ def check_invariants(out: dict) -> None:
         assert len(out["samples"][name]) == min(c[limit_key], 1000)
     for sample in out["samples"].values():
         assert len(sample) == len(set(sample)) <= 1000
+    v1 = list(out["counts"])[:14]
+    assert v1[-1] == "bad_signature"  # the v1 counts first, v1.1 ones after them
+    for name in ("corrupted", "leaked"):
+        assert (name in out["samples"]) == (name in c)
+        if name in c:
+            assert len(out["samples"][name]) <= c[name]
+    assert ("corrupted" in c) == ("undigested" in c)
+    assert ("resent" in c) == ("conflicts" in c)
+    if "resent" in c:
+        assert c["conflicts"] <= c["resent"]
 
 
 # --- fates and deadlines -------------------------------------------------------------
@@ -685,6 +700,176 @@ def test_sent_ns_epoch_binade() -> None:
     assert sent_ns(x).tolist() == [ms_to_ns_exact(v) for v in x]
 
 
+# --- contract v1.1: send delay, resend, integrity, tenants ---------------------------------
+
+V1_COUNTS = [
+    *("attempted", "accepted", "rejected", "indeterminate", "delivered", "late", "failed"),
+    *("lost", "recovered", "unseen", "duplicates", "unexpected", "out_of_order"),
+    "bad_signature",
+]
+
+
+def same_from_send_copy(run_dir: Path, out: dict, measures: tuple[str, ...] = ()) -> None:
+    """The runner's columnar copy of the sends (v1.1 columns included) gives the same books."""
+    write_send_columns(run_dir, pieces=[2, 1])
+    assert sealed_send_columns(run_dir) is not None
+    assert books(run_dir, measures=measures) == out
+
+
+def test_a_v1_run_reports_v1_counts_only(tmp_path: Path) -> None:
+    s = [send(0), send(1)]
+    out = books(write_run(tmp_path, s, [rcpt(s[0], sent_at(s[0]) + 1)]))
+    assert list(out["counts"]) == V1_COUNTS
+    assert out["send_delay_ms"] is None
+    assert set(out["samples"]) == {"lost", "duplicates", "out_of_order", "unexpected"}
+    same_from_send_copy(tmp_path, out)
+    with pytest.raises(ValueError):
+        reconcile(tmp_path, DEADLINES, measures=("integrity", "colour"))
+    with pytest.raises(ValueError):
+        reconcile(tmp_path, DEADLINES, measures="integrity")
+
+
+def test_send_delay(tmp_path: Path) -> None:
+    # actual - intended per message with an intended time, whatever its class or fate
+    delays = {0: 0.5, 1: 2.0, 2: 0.25, 3: 40.0, 4: 1.0}
+    s: list[dict | str] = []
+    for i in range(7):
+        line = send(i, ["accepted", "rejected", "indeterminate"][i % 3])
+        if i in delays:
+            line["intended_ms"] = line["sent_ms"] - delays[i]
+        s.append(line)
+    # m5, m6 carry none (an old record); a bad one is no time; a repeated line no message
+    s[5] = {**s[5], "intended_ms": "soon"}
+    s.append({**send(0), "intended_ms": 0.0})
+    out = books(write_run(tmp_path, s))
+    assert list(out["counts"]) == V1_COUNTS  # send delay is no count
+    assert out["counts"]["attempted"] == 7
+    want = sorted(delays.values())  # 0.25, 0.5, 1, 2, 40
+    assert out["send_delay_ms"] == {
+        "p50": 1.0,
+        "p99": pytest.approx(want[3] + 0.96 * (want[4] - want[3])),
+        "max": 40.0,
+    }
+    same_from_send_copy(tmp_path, out)
+    # asked for by a run whose records have none: reported as unknown
+    plain = write_run(tmp_path / "v1", [send(0)])
+    assert books(plain, measures=("send_delay",))["send_delay_ms"] == {
+        "p50": None,
+        "p99": None,
+        "max": None,
+    }
+
+
+def test_resends_count_apart_and_their_receipts_are_duplicates(tmp_path: Path) -> None:
+    s = [send(i) for i in range(3)]
+    resends = [
+        {**send(0), "resend": "same", "sent_ms": BASE_MS + 10},  # 202: a repeat
+        {**send(1), "resend": "changed", "class": "rejected", "status": 409},  # a conflict
+        {**send(1), "resend": "same", "class": "rejected", "status": 409},  # wrong, still 409
+        {**send(9), "resend": "same", "class": "indeterminate", "status": 0},  # no answer
+        {"dd": 1, "id": "m2", "resend": "same"},  # no class etc.: invalid, no resend
+    ]
+    t = sent_at(s[0])
+    receipts = [rcpt(s[0], t + 1), rcpt(s[1], t + 2), rcpt(s[0], t + 3)]  # m0 twice
+    out = books(write_run(tmp_path, [s[0], resends[0], s[1], *resends[1:], s[2]], receipts))
+    c = out["counts"]
+    assert list(c) == [*V1_COUNTS, "resent", "conflicts"]
+    assert (c["resent"], c["conflicts"]) == (4, 2)
+    # the repeats are no messages: m9 is not attempted, m0 not rejected nor repeated
+    assert (c["attempted"], c["accepted"], c["delivered"], c["lost"]) == (3, 3, 2, 1)
+    assert (c["duplicates"], c["unexpected"]) == (1, 0)
+    assert out["samples"]["duplicates"] == ["m0"]
+    assert out["repeated_send_ids"] == 0
+    assert out["invalid_lines"]["sends"] == 1
+    same_from_send_copy(tmp_path, out)
+    plain = write_run(tmp_path / "v1", [send(0)])
+    assert books(plain, measures=("resend",))["counts"]["resent"] == 0
+
+
+def test_integrity_corrupted_and_undigested(tmp_path: Path) -> None:
+    good, bad = "ab" * 32, "cd" * 32
+    s = [{**send(i, stream=f"s{i}"), "digest": good} for i in range(8)]
+    s[6] = {**s[6], "class": "rejected", "status": 400}
+    del s[7]["digest"]  # a message sent without one: nothing to compare
+    t = [sent_at(x) for x in s]
+    receipts = [
+        {**rcpt(s[0], t[0] + S), "digest": good},  # intact
+        {**rcpt(s[1], t[1] + S), "digest": bad},  # corrupted, delivered
+        {**rcpt(s[2], t[2] + 100 * S), "digest": bad},  # corrupted, late
+        {**rcpt(s[3], t[3] + S), "digest": good.upper()},  # the same hex digest
+        {**rcpt(s[3], t[3] + 2 * S), "digest": bad},  # a later duplicate: not judged
+        {**rcpt(s[4], t[4] + S, "failed"), "digest": bad},  # failed: not judged...
+        {**rcpt(s[4], t[4] + 2 * S)},  # ...its first delivered has none: undigested
+        {**rcpt(s[5], t[5] + 2000 * S), "digest": bad},  # after the last deadline: lost,
+        # but corrupted all the same (independent of the fate)
+        {**rcpt(s[6], t[6] + S), "digest": bad},  # rejected: not an accepted message
+        {**rcpt(s[7], t[7] + S), "digest": bad},  # nothing sent to compare with
+        {**rcpt("ghost", t[0]), "digest": bad},  # unexpected: neither
+        rcpt("ghost", t[0]),
+    ]
+    out = books(write_run(tmp_path, s, receipts))
+    c = out["counts"]
+    assert list(c) == [*V1_COUNTS, "corrupted", "undigested"]
+    assert (c["corrupted"], c["undigested"]) == (3, 1)
+    assert out["samples"]["corrupted"] == ["m1", "m2", "m5"]
+    assert (c["delivered"], c["late"], c["lost"], c["unexpected"]) == (5, 1, 1, 2)
+    same_from_send_copy(tmp_path, out)
+    # A run that checks integrity but whose sends carry no digest (told by the runner):
+    # every delivered receipt of a sent id without one is undigested, none corrupted.
+    plain = write_run(tmp_path / "v1", [send(0), send(1)], [rcpt(send(0), t[0] + 1)])
+    asked = books(plain, measures=("integrity",))
+    assert (asked["counts"]["corrupted"], asked["counts"]["undigested"]) == (0, 1)
+    assert asked["samples"]["corrupted"] == []
+    assert "corrupted" not in books(plain)["counts"]
+
+
+def test_tenants_leaked_receipts_count_in_leaked_alone(tmp_path: Path) -> None:
+    s = [{**send(i, stream=f"s{i}"), "tenant": "a" if i < 3 else "b"} for i in range(5)]
+    s.append(send(5, stream="s5"))  # no tenant: its receipts belong at the plain callback
+    t = [sent_at(x) for x in s]
+    receipts = [
+        {**rcpt(s[0], t[0] + S), "tenant": "a"},  # delivered
+        {**rcpt(s[0], t[0] + 2 * S), "tenant": "b"},  # leaked (not a duplicate)
+        {**rcpt(s[1], t[1] + S), "tenant": "b"},  # leaked: m1 stays lost
+        {**rcpt(s[1], t[1] + 3 * S), "tenant": "b"},  # leaked again: per receipt
+        {**rcpt(s[2], t[2] + S)},  # at the plain callback: leaked; m2 lost
+        {**rcpt(s[3], t[3] + S), "tenant": "b"},  # delivered
+        {**rcpt(s[4], t[4] + S), "tenant": "a"},  # leaked...
+        {**rcpt(s[4], t[4] + 2 * S), "tenant": "b"},  # ...then delivered: no duplicate
+        rcpt(s[5], t[5] + S),  # delivered
+        {**rcpt(s[5], t[5] + S), "tenant": "a"},  # leaked
+        {**rcpt("ghost", t[0]), "tenant": "a"},  # never sent: unexpected, not leaked
+    ]
+    out = books(write_run(tmp_path, s, receipts))
+    c = out["counts"]
+    assert list(c) == [*V1_COUNTS, "leaked"]
+    assert c["leaked"] == 6
+    assert out["samples"]["leaked"] == ["m0", "m1", "m2", "m4", "m5"]
+    assert (c["delivered"], c["lost"], c["duplicates"], c["unexpected"]) == (4, 2, 0, 1)
+    assert out["samples"]["lost"] == ["m1", "m2"]
+    same_from_send_copy(tmp_path, out)
+
+
+def test_all_v1_1_measures_together(tmp_path: Path) -> None:
+    s = [
+        {**send(0), "intended_ms": BASE_MS - 1, "digest": "aa", "tenant": "a"},
+        {**send(0), "resend": "same", "digest": "aa", "tenant": "a"},
+    ]
+    t = sent_at(s[0])
+    receipts = [
+        {**rcpt(s[0], t + 1), "digest": "bb", "tenant": "b"},  # leaked: not judged
+        {**rcpt(s[0], t + 2), "digest": "aa", "tenant": "a"},
+        {**rcpt(s[0], t + 3), "tenant": "a"},  # the resend's: a duplicate, undigested
+    ]
+    out = books(write_run(tmp_path, s, receipts))
+    c = out["counts"]
+    assert list(c)[14:] == ["corrupted", "undigested", "resent", "conflicts", "leaked"]
+    assert [c[k] for k in list(c)[14:]] == [0, 1, 1, 0, 1]
+    assert (c["delivered"], c["duplicates"]) == (1, 1)
+    assert out["send_delay_ms"] == {"p50": 1.0, "p99": 1.0, "max": 1.0}
+    same_from_send_copy(tmp_path, out)
+
+
 # --- against the oracle -------------------------------------------------------------------
 
 
@@ -695,6 +880,9 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
     deadlines = draw(st.sampled_from([[1, 5, 10], [2], [1, 3], [0.5, 2, 7], [1.25, 4]]))
     n_streams = draw(st.integers(1, 3))
     prefix = draw(st.sampled_from(["", "20250101T021000-a1b2c3-", "ünïcødé-λ-run-2025-"]))
+    # v1.1 fields, each in some runs only (and then on some lines only)
+    v11 = {k: draw(st.booleans()) for k in ("intended", "digest", "tenant", "resend")}
+    measures = tuple(draw(st.lists(st.sampled_from(MEASURES), max_size=2, unique=True)))
     msgs = []
     for k in range(draw(st.integers(0, 12))):
         stream = f"s{draw(st.integers(0, n_streams - 1))}"
@@ -712,6 +900,15 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
                 "variant": draw(st.sampled_from(["", "A", "B"])),
             }
         )
+        m = msgs[-1]
+        if v11["intended"] and draw(st.integers(0, 3)):
+            m["intended_ms"] = m["sent_ms"] - draw(st.integers(-5, 5000)) / 10 ** draw(
+                st.integers(0, 3)
+            )
+        if v11["digest"] and draw(st.integers(0, 3)):
+            m["digest"] = draw(st.sampled_from(DIGESTS))
+        if v11["tenant"] and draw(st.integers(0, 3)):
+            m["tenant"] = draw(st.sampled_from(TENANTS))
     receipts = []
     deadline_ns = [int(Decimal(repr(float(d))) * S) for d in deadlines]
     for m in msgs:
@@ -725,7 +922,12 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
                 )
             )
             status = draw(st.sampled_from(["delivered", "delivered", "failed"]))
-            receipts.append({"id": m["id"], "recv_ns": t + delay, "status": status})
+            r = {"id": m["id"], "recv_ns": t + delay, "status": status}
+            if v11["digest"] and draw(st.integers(0, 4)):
+                r["digest"] = draw(st.sampled_from([m.get("digest") or "aa", *DIGESTS]))
+            if v11["tenant"] and draw(st.integers(0, 4)):
+                r["tenant"] = draw(st.sampled_from([m.get("tenant") or "a", *TENANTS]))
+            receipts.append(r)
     for _ in range(draw(st.integers(0, 3))):
         receipts.append(
             {
@@ -749,6 +951,13 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         sends.insert(draw(st.integers(0, len(sends))), junk)
     if msgs and draw(st.booleans()):  # a repeated id, with another class
         sends.append({**draw(st.sampled_from(msgs)), "class": "rejected", "variant": "R"})
+    if msgs and v11["resend"]:  # repeats on purpose, answered anyhow
+        for _ in range(draw(st.integers(1, 3))):
+            status = draw(st.sampled_from([202, 409, 409, 0, 503]))
+            cls = {202: "accepted", 0: "indeterminate"}.get(status, "rejected")
+            kind = draw(st.sampled_from(["same", "changed", "other"]))
+            resend = {**draw(st.sampled_from(msgs)), "resend": kind, "status": status}
+            sends.append({**resend, "class": cls})
     recvs = [r["recv_ns"] for r in receipts]
     close = None
     if recvs and draw(st.booleans()):
@@ -766,10 +975,14 @@ def runs(draw: st.DrawFn) -> dict[str, Any]:
         # the runner's copy of the sends: its prefix (a wrong one: not read) and pieces
         "copy_prefix": draw(st.sampled_from([prefix, "", "id"])),
         "pieces": draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)),
+        "measures": measures,
     }
 
 
 CLASS_WEIGHTS = ["accepted"] * 4 + ["rejected", "indeterminate"]
+MEASURES = ["send_delay", "integrity", "resend", "tenants"]
+DIGESTS = ["aa", "AA", "bb"]
+TENANTS = ["a", "b", ""]
 REASONS = ["bad_signature", "malformed"]
 JUNK = [
     "plain console text",
@@ -794,18 +1007,22 @@ def test_matches_oracle(tmp_path: Path, run: dict[str, Any]) -> None:
     run_dir = write_run(
         tmp_path / "run", run["sends"], run["receipts"], run["refused"], number=False
     )
-    want = oracle(run_dir, run["deadlines"], run["close"])
-    got = books(run_dir, run["deadlines"], run["close"])
+    args = (run_dir, run["deadlines"], run["close"], run["measures"])
+    want = oracle(*args)
+    got = books(*args)
     if write_columns(run_dir):  # the same books from the collector's columnar copy
-        assert books(run_dir, run["deadlines"], run["close"]) == got
+        assert books(*args) == got
     write_send_columns(run_dir, run["copy_prefix"], run["pieces"])  # and the runner's
-    assert books(run_dir, run["deadlines"], run["close"]) == got
+    assert books(*args) == got
+    assert set(got) == set(want)
     for key in want:
-        if key == "latency_ms":
+        if key in ("latency_ms", "send_delay_ms") and want[key] is None:
+            assert got[key] is None, key
+        elif key in ("latency_ms", "send_delay_ms"):
             for p, v in want[key].items():
                 assert (got[key][p] is None) == (v is None), p
-                if v is not None:
-                    assert got[key][p] == pytest.approx(v, rel=1e-12, abs=1e-6), p
+                if v is not None:  # send delay: a difference of two floors to the ns
+                    assert got[key][p] == pytest.approx(v, rel=1e-12, abs=2e-6), p
         elif key == "delivery_rate":
             assert got[key] == pytest.approx(want[key])
         else:

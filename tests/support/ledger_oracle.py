@@ -39,8 +39,11 @@ def _is_num(v: Any) -> bool:
     return (_is_int(v) or isinstance(v, Decimal)) and Decimal(v).is_finite()
 
 
-def read_sends(path: Path) -> tuple[list[dict], int, int]:
-    """First line of every id in file order, repeated lines, invalid "dd": 1 lines."""
+def read_sends(path: Path, resends: list[dict] | None = None) -> tuple[list[dict], int, int]:
+    """First line of every id in file order, repeated lines, invalid "dd": 1 lines.
+
+    A valid line with a "resend" (present, not null, not "") is no message: it goes to
+    ``resends``."""
     sends: list[dict] = []
     seen: set[str] = set()
     repeated = invalid = 0
@@ -57,6 +60,10 @@ def read_sends(path: Path) -> tuple[list[dict], int, int]:
         )
         if not ok:
             invalid += 1
+            continue
+        if obj.get("resend") not in (None, ""):
+            if resends is not None:
+                resends.append(obj)
             continue
         if obj["id"] in seen:
             repeated += 1
@@ -112,12 +119,50 @@ def percentile(values: list[Decimal], p: float) -> float:
     return float(xs[lo] + (xs[hi] - xs[lo]) * (rank - lo))
 
 
-def oracle(run_dir: Path, deadlines_s: list[float], close_ns: int | None = None) -> dict:
-    sends, repeated, invalid_sends = read_sends(run_dir / "sends.ndjson")
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def oracle(
+    run_dir: Path,
+    deadlines_s: list[float],
+    close_ns: int | None = None,
+    measures: tuple[str, ...] = (),
+) -> dict:
+    resends: list[dict] = []
+    sends, repeated, invalid_sends = read_sends(run_dir / "sends.ndjson", resends)
     receipts, invalid_receipts = read_receipts(run_dir / "receipts.ndjson", close_ns)
     refused = read_refused(run_dir / "rejected.ndjson", close_ns)
     deadlines_ns = [Decimal(repr(float(d))) * 10**9 for d in deadlines_s]
     by_id = {s["id"]: s for s in sends}
+
+    # v1.1: what the run measures, from the sends (or asked for).
+    delays = [
+        Decimal(s["sent_ms"]) - Decimal(s["intended_ms"])
+        for s in sends
+        if _is_num(s.get("intended_ms")) and abs(Decimal(s["intended_ms"])) < Decimal("9e12")
+    ]
+    measured = set(measures)
+    if delays:
+        measured.add("send_delay")
+    if any(s.get("digest") is not None for s in sends):
+        measured.add("integrity")
+    if resends:
+        measured.add("resend")
+    if any(s.get("tenant") is not None for s in sends):
+        measured.add("tenants")
+    # Leaked: a receipt of a sent id at a callback of another tenant (or of none) than
+    # its message's; it counts there alone, so it is taken out of the receipts first.
+    leaked_ids: list[str] = []
+    if "tenants" in measured:
+        kept = []
+        for r in receipts:
+            s = by_id.get(r["id"])
+            if s is not None and (_text(r.get("tenant")) or "") != (_text(s.get("tenant")) or ""):
+                leaked_ids.append(r["id"])
+            else:
+                kept.append(r)
+        receipts = kept
 
     # Every valid receipt of each sent id, in arrival order; the unexpected ones.
     got: dict[str, list[dict]] = {s["id"]: [] for s in sends}
@@ -181,6 +226,29 @@ def oracle(run_dir: Path, deadlines_s: list[float], close_ns: int | None = None)
             if seen[r["id"]] == 2:
                 dup_ids.append(r["id"])
 
+    # Integrity: an accepted message's first delivered receipt (any time) with a digest
+    # that differs from the sent one; delivered receipts of sent ids without one.
+    corrupted: list[tuple[int, str]] = []
+    undigested = 0
+    first_delivered: set[str] = set()
+    for k, r in enumerate(receipts):
+        s = by_id.get(r["id"])
+        if s is None or r["status"] != "delivered":
+            continue
+        if r.get("digest") is None:
+            undigested += 1
+        if s["id"] in first_delivered:
+            continue
+        first_delivered.add(s["id"])
+        sent_digest, got_digest = _text(s.get("digest")), _text(r.get("digest"))
+        if (
+            s["class"] == "accepted"
+            and sent_digest is not None
+            and got_digest is not None
+            and sent_digest.lower() != got_digest.lower()
+        ):
+            corrupted.append((k, s["id"]))
+
     def count(fate: str) -> int:
         return sum(1 for f in fates.values() if f == fate)
 
@@ -201,6 +269,14 @@ def oracle(run_dir: Path, deadlines_s: list[float], close_ns: int | None = None)
         "out_of_order": len(ooo),
         "bad_signature": refused.get("bad_signature", 0),
     }
+    if "integrity" in measured:
+        counts["corrupted"] = len(corrupted)
+        counts["undigested"] = undigested
+    if "resend" in measured:
+        counts["resent"] = len(resends)
+        counts["conflicts"] = sum(1 for r in resends if r.get("status") == 409)
+    if "tenants" in measured:
+        counts["leaked"] = len(leaked_ids)
     by_status: dict[str, int] = {}
     for s in sends:
         if s["class"] == "rejected":
@@ -221,6 +297,25 @@ def oracle(run_dir: Path, deadlines_s: list[float], close_ns: int | None = None)
         if fates[s["id"]] != "rejected":
             v[fates[s["id"]]] += 1
     distinct_unexpected = list(dict.fromkeys(unexpected_ids))
+    samples = {
+        "lost": [s["id"] for s in sends if fates[s["id"]] == "lost"][:LIMIT],
+        "duplicates": dup_ids[:LIMIT],
+        "out_of_order": ooo[:LIMIT],
+        "unexpected": distinct_unexpected[:LIMIT],
+    }
+    if "integrity" in measured:
+        samples["corrupted"] = [sid for _, sid in corrupted][:LIMIT]
+    if "tenants" in measured:
+        samples["leaked"] = list(dict.fromkeys(leaked_ids))[:LIMIT]
+    send_delay = None
+    if "send_delay" in measured:
+        send_delay = {"p50": None, "p99": None, "max": None}
+        if delays:
+            send_delay = {
+                "p50": percentile(delays, 50),
+                "p99": percentile(delays, 99),
+                "max": float(max(delays)),
+            }
     return {
         "counts": counts,
         "rejected_by_status": by_status,
@@ -232,12 +327,8 @@ def oracle(run_dir: Path, deadlines_s: list[float], close_ns: int | None = None)
             "max": float(max(latencies)) if latencies else None,
         },
         "delivery_rate": (counts["delivered"] + counts["late"]) / accepted if accepted else None,
-        "samples": {
-            "lost": [s["id"] for s in sends if fates[s["id"]] == "lost"][:LIMIT],
-            "duplicates": dup_ids[:LIMIT],
-            "out_of_order": ooo[:LIMIT],
-            "unexpected": distinct_unexpected[:LIMIT],
-        },
+        "send_delay_ms": send_delay,
+        "samples": samples,
         "by_variant": by_variant,
         "malformed": refused.get("malformed", 0),
         "repeated_send_ids": repeated,
