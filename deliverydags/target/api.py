@@ -17,12 +17,15 @@ from .allowlist import Allowlist
 from .broker import Broker, BrokerDown
 from .config import Settings
 from .database import Database, DatabaseDown
+from .faults import Faults
+from .idempotency import AGAIN_IF_CHANGED, AGAIN_IF_SAME, Prior, queue_again
 from .messages import BadMessage, Message, from_doc, parse, rfc3339
 from .metrics import Exposition
 from .tenants import Caller, Tokens
 
 BODY_HEADROOM = 1 << 20  # id, stream, callback_url and whitespace around the payload
 MAX_BATCH = 500  # messages in one batch send (contract v1.1)
+RESEND_AGAIN = {"redeliver-resend": AGAIN_IF_SAME, "accept-changed": AGAIN_IF_CHANGED}
 DOWN_LOG_INTERVAL_S = 10.0
 
 log = logging.getLogger(__name__)
@@ -76,8 +79,10 @@ class Api:
         broker: Broker,
         exposition: Exposition,
         db: Database | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self._s = settings
+        self._faults = faults
         self._broker = broker
         self._db = db
         self._exposition = exposition
@@ -185,14 +190,30 @@ class Api:
             except DatabaseDown as exc:
                 retry = {"Retry-After": str(exc.retry_after_s)}
                 return Answer(503, {"error": f"database unavailable ({exc})"}, retry)
+        fault = self._faults.draw(msg.id) if self._faults else None
+        again = RESEND_AGAIN.get(fault or "", "")
         try:
-            await self._broker.publish(msg)
+            prior = await self._broker.publish(msg, again)
         except BrokerDown as exc:
             self._log_down(exc)
             return Answer(503, {"error": "broker unavailable"})
+        if prior is not None:
+            return self._resent(msg, prior, again, fault)
         if self._s.faults.leak_bytes:
             self._leaked.append(bytearray(self._s.faults.leak_bytes))
         return Answer(202, {"id": msg.id, "accepted_at": rfc3339(msg.accepted_ns)})
+
+    def _resent(self, msg: Message, prior: Prior, again: str, fault: str | None) -> Answer:
+        """A send of an accepted id: 202 with the first accepted_at when identical, else
+        409; a resend fault that was queued again is logged."""
+        if fault and queue_again(prior, msg.fingerprint, again):
+            assert self._faults is not None
+            self._faults.record(msg, fault)
+        if prior.fingerprint == msg.fingerprint:
+            return Answer(202, {"id": msg.id, "accepted_at": rfc3339(prior.accepted_ns)})
+        if fault == "accept-changed":
+            return Answer(202, {"id": msg.id, "accepted_at": rfc3339(msg.accepted_ns)})
+        return Answer(409, {"error": "id already accepted with a different body"})
 
     def _log_down(self, exc: BrokerDown) -> None:
         # At most one line per interval: a dead broker must not flood the log.

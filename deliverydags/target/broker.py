@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .idempotency import Prior
 from .messages import Message
 
 # Upper bounds (seconds) of the accept -> acknowledged latency histogram.
@@ -89,8 +90,10 @@ class Broker(Protocol):
     async def start(self) -> None:
         """Connect; raises BrokerDown when the broker cannot be reached."""
 
-    async def publish(self, msg: Message) -> None:
-        """Return once ``msg`` is durably queued; raises BrokerDown."""
+    async def publish(self, msg: Message, again: str = "") -> Prior | None:
+        """Queue ``msg`` unless its id was accepted before (contract v1.1 idempotent
+        resend): None once it is durably queued, else the first send's record, and then it
+        is queued only as ``again`` says (idempotency.queue_again). Raises BrokerDown."""
 
     def backlog(self) -> int:
         """Accepted, not yet acknowledged messages (may lag a few ms in Redis mode)."""

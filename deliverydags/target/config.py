@@ -21,11 +21,18 @@ CONSUMER_FAULT_KINDS = (
     *("drop", "duplicate", "delay", "reorder", "fail"),
     *("corrupt", "undigest", "leak"),
 )
-FAULT_KINDS = CONSUMER_FAULT_KINDS
+# Done by the API to a resend of an accepted id (logged by the API process): an identical
+# resend queued again (broken idempotency), a changed body accepted as new instead of 409.
+RESEND_FAULT_KINDS = ("redeliver-resend", "accept-changed")
+FAULT_KINDS = (*CONSUMER_FAULT_KINDS, *RESEND_FAULT_KINDS)
 FAULT_HELP = {
     "corrupt": "share of messages (string payloads) delivered changed: the receipt's digest "
     "is not the sent payload's",
     "undigest": "share of delivered receipts (string payloads) without a digest",
+    "redeliver-resend": "share of ids whose identical resends are delivered again "
+    "(answered 202 with the first accepted_at, as they should be)",
+    "accept-changed": "share of ids whose resends with a changed body are answered 202 "
+    "and delivered as new instead of 409",
     "leak": "share of receipts of a tenant's message sent to another tenant's callback_url "
     "(one seen in that tenant's messages) instead of its own",
 }
@@ -95,6 +102,7 @@ class Settings:
     callback_allow: tuple[str, ...] = ()
     payload_limit: int = 65_536
     batch_body_limit: int = 16 << 20
+    idempotency_ttl_s: int = 3600  # how long an accepted id's first send is remembered
     version_label: str | None = None
     claim_idle_s: float = 5.0
     reclaim: bool = True  # --no-reclaim: a dead consumer's pending entries stay pending
@@ -214,6 +222,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="body size of POST /v1/messages:batch above which the whole request is 413",
     )
+    a(
+        "--idempotency-ttl-s",
+        type=pos_int,
+        default=3600,
+        metavar="S",
+        help="how long an accepted id is remembered: a resend within it is answered 202 with "
+        "the first accepted_at and not delivered again (409 with a different body)",
+    )
     a("--version-label", help="version reported by /healthz")
     a("--claim-idle-s", type=pos_float, default=5.0, help="idle time before reclaiming")
     a(
@@ -300,6 +316,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         callback_allow=allow,
         payload_limit=ns.payload_limit,
         batch_body_limit=ns.batch_body_limit,
+        idempotency_ttl_s=ns.idempotency_ttl_s,
         version_label=ns.version_label,
         claim_idle_s=ns.claim_idle_s,
         reclaim=ns.reclaim,

@@ -11,13 +11,15 @@ from collections import Counter, deque
 from collections.abc import Sequence
 
 from .broker import Entry, Snapshot, Tally, shard_of
+from .idempotency import Ledger, Prior, queue_again
 from .messages import Message, rfc3339
 
 DLQ_MAX = 100_000
 
 
 class EmbeddedBroker:
-    def __init__(self, shards: int, consumers: int) -> None:
+    def __init__(self, shards: int, consumers: int, idempotency_ttl_s: float = 3600.0) -> None:
+        self._ledger = Ledger(idempotency_ttl_s)
         self._shards = [deque[Entry]() for _ in range(shards)]
         self._consumers = consumers
         self._wake = [asyncio.Event() for _ in range(consumers)]
@@ -29,12 +31,16 @@ class EmbeddedBroker:
     async def start(self) -> None:
         pass
 
-    async def publish(self, msg: Message) -> None:
+    async def publish(self, msg: Message, again: str = "") -> Prior | None:
+        prior = self._ledger.claim(msg.id, Prior(msg.fingerprint, msg.accepted_ns))
+        if prior is not None and not queue_again(prior, msg.fingerprint, again):
+            return prior
         shard = shard_of(msg.stream, len(self._shards))
         self._shards[shard].append(Entry(shard, next(self._ids), msg))
         self._unacked += 1
         self._counters["accepted"] += 1
         self._wake[shard % self._consumers].set()
+        return prior
 
     def backlog(self) -> int:
         return self._unacked

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from .idempotency import fingerprint
+
 MAX_ID_BYTES = 128
 MAX_SEQ = 2**63 - 1  # a BIGINT, as the ledger reads every seq
 MAX_TENANT_BYTES = 64
@@ -31,6 +33,7 @@ class Message:
     accepted_ns: int  # wall clock, so consumer processes can measure latency
     body: bytes  # the request as received, kept for the dead-letter queue
     tenant: str | None = None  # contract v1.1; also in body
+    fingerprint: str = ""  # of the body as sent (idempotency.fingerprint); API side only
 
 
 def parse(body: bytes, payload_limit: int) -> Message:
@@ -77,7 +80,7 @@ def from_doc(doc: object, payload_limit: int, body: bytes | None = None) -> Mess
         raise BadMessage(f"payload is over {payload_limit} bytes", status=413)
     if body is None:
         body = orjson.dumps(doc)
-    return Message(msg_id, stream, seq, url, time.time_ns(), body, tenant)
+    return Message(msg_id, stream, seq, url, time.time_ns(), body, tenant, fingerprint(doc))
 
 
 def rfc3339(ns: int | None = None) -> str:

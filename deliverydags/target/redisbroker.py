@@ -1,7 +1,8 @@
 """Redis Streams broker: shard streams with one consumer group, a DLQ stream, shared counters.
 
 Keys under ``<prefix>:``: ``shard:<k>`` (entries until acknowledged, then deleted, so the
-backlog is the sum of their lengths), ``dlq`` and ``stats`` (a hash every process adds to).
+backlog is the sum of their lengths), ``dlq``, ``stats`` (a hash every process adds to) and
+``idem:<id>`` (each accepted id's first send, for idempotent resends; expiring).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from .broker import BrokerDown, Entry, Snapshot, Tally, shard_of
+from .idempotency import Prior, queue_again
 from .lifecycle import cancel_and_wait
 from .messages import Message, content, rfc3339
 
@@ -37,17 +39,37 @@ PUBLISH_TIMEOUT_S = 1.0
 FAILURES = (RedisError, TimeoutError)
 MAX_CONNECTIONS = 64
 PUBLISH_BATCH_MAX = 256
-# A batch of XADDs and the accepted counter in one round trip, all or nothing.
-# KEYS: the shard of each message, then the stats hash; ARGV: 6 fields per message.
+# A batch of XADDs and the accepted counter in one round trip, all or nothing, each XADD
+# behind its id's idempotency record (contract v1.1): SET NX GET claims it, and a send of
+# an id already recorded is queued only when its resend fault says so.
+# KEYS: the shard of each message, the stats hash, then the record key of each message.
+# ARGV: 8 per message (6 entry fields, fingerprint, "again" flags), then the record TTL.
+# Returns per message the prior record, or "" when this send made the record.
 _PUBLISH = """
-local n = #KEYS - 1
+local n = (#KEYS - 1) / 2
+local ttl = ARGV[#ARGV]
+local out = {}
+local added = 0
 for i = 1, n do
-  local a = (i - 1) * 6
-  redis.call('XADD', KEYS[i], '*', 'i', ARGV[a + 1], 's', ARGV[a + 2], 'q', ARGV[a + 3],
-             'c', ARGV[a + 4], 't', ARGV[a + 5], 'b', ARGV[a + 6])
+  local a = (i - 1) * 8
+  local fp = ARGV[a + 7]
+  local prior = redis.call('SET', KEYS[n + 1 + i], fp .. ':' .. ARGV[a + 5], 'NX', 'GET', 'EX', ttl)
+  local queue = not prior
+  if prior then
+    local want = (string.sub(prior, 1, #fp + 1) == fp .. ':') and 's' or 'c'
+    queue = string.find(ARGV[a + 8], want, 1, true) ~= nil
+  end
+  if queue then
+    redis.call('XADD', KEYS[i], '*', 'i', ARGV[a + 1], 's', ARGV[a + 2], 'q', ARGV[a + 3],
+               'c', ARGV[a + 4], 't', ARGV[a + 5], 'b', ARGV[a + 6])
+    added = added + 1
+  end
+  out[i] = prior or ''
 end
-redis.call('HINCRBY', KEYS[n + 1], 'accepted', n)
-return n
+if added > 0 then
+  redis.call('HINCRBY', KEYS[n + 1], 'accepted', added)
+end
+return out
 """
 
 
@@ -89,6 +111,7 @@ class RedisBroker:
         consumers: int,
         claim_idle_s: float,
         reclaim: bool = True,
+        record_ttl_s: int = 3600,
     ):
         self.url = url
         # Many lanes may ack at once: wait for a free connection rather than fail.
@@ -103,11 +126,13 @@ class RedisBroker:
         self.shard_keys = [f"{prefix}:shard:{k}" for k in range(shards)]
         self.dlq_key = f"{prefix}:dlq"
         self.stats_key = f"{prefix}:stats"
+        self.record_prefix = f"{prefix}:idem:"  # + id: its idempotency record
+        self.record_ttl_s = record_ttl_s
         self.consumers = consumers
         self.claim_idle_s = claim_idle_s
         self.reclaim = reclaim
         self._publish_script = self.redis.register_script(_PUBLISH)
-        self._to_publish: list[tuple[str, Message, asyncio.Future[None]]] = []
+        self._to_publish: list[tuple[str, Message, str, asyncio.Future[Prior | None]]] = []
         self._publisher: asyncio.Task[None] | None = None
         self._backlog = 0
         self._published_since_refresh = 0
@@ -132,13 +157,13 @@ class RedisBroker:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def publish(self, msg: Message) -> None:
+    async def publish(self, msg: Message, again: str = "") -> Prior | None:
         key = self.shard_keys[shard_of(msg.stream, len(self.shard_keys))]
-        done = asyncio.get_running_loop().create_future()
-        self._to_publish.append((key, msg, done))
+        done: asyncio.Future[Prior | None] = asyncio.get_running_loop().create_future()
+        self._to_publish.append((key, msg, again, done))
         if self._publisher is None:
             self._publisher = asyncio.create_task(self._publish_batches())
-        await done
+        return await done
 
     async def _publish_batches(self) -> None:
         # One batch in flight at a time: requests arriving meanwhile share the next round
@@ -147,22 +172,33 @@ class RedisBroker:
             while self._to_publish:
                 batch = self._to_publish[:PUBLISH_BATCH_MAX]
                 del self._to_publish[:PUBLISH_BATCH_MAX]
-                keys = [key for key, _msg, _done in batch]
-                args = [field for _key, msg, _done in batch for field in fields_of(msg)]
+                keys = [key for key, _msg, _again, _done in batch]
+                records = [self.record_prefix + msg.id for _key, msg, _again, _done in batch]
+                args: list[Any] = []
+                for _key, msg, again, _done in batch:
+                    args += [*fields_of(msg), msg.fingerprint, again]
+                args.append(self.record_ttl_s)
                 outcome: Exception | None = None
+                priors: list[Any] = []
                 try:
                     async with asyncio.timeout(PUBLISH_TIMEOUT_S), self._count_lock:
-                        await self._publish_script(keys=[*keys, self.stats_key], args=args)
-                        self._published_since_refresh += len(batch)
+                        priors = await self._publish_script(
+                            keys=[*keys, self.stats_key, *records], args=args
+                        )
+                        self._published_since_refresh += sum(
+                            1
+                            for (_k, msg, again, _d), prior in zip(batch, priors, strict=True)
+                            if not prior or queue_again(Prior.decode(prior), msg.fingerprint, again)
+                        )
                 except FAILURES as exc:
                     outcome = BrokerDown(str(exc) or "Redis did not answer in time")
                 except Exception as exc:  # never leave a request waiting forever
                     outcome = exc
-                for _key, _msg, done in batch:
+                for n, (_key, _msg, _again, done) in enumerate(batch):
                     if done.done():  # the request was cancelled
                         continue
                     if outcome is None:
-                        done.set_result(None)
+                        done.set_result(Prior.decode(priors[n]) if priors[n] else None)
                     else:
                         done.set_exception(outcome)
         finally:

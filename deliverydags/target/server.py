@@ -46,7 +46,8 @@ async def serve(settings: Settings) -> None:
     except SetupError:
         await broker.close()
         raise
-    runner = web.AppRunner(Api(settings, broker, exposition, db).app(), access_log=None)
+    api = Api(settings, broker, exposition, db, faults)
+    runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -57,7 +58,7 @@ async def serve(settings: Settings) -> None:
     port = runner.addresses[0][1]
 
     if settings.redis_url:
-        faults.close()  # consumers are other processes with their own
+        # Consumers are other processes with their own; this one logs the resend faults.
         consumers = Supervisor(settings, exposition.count_restart)
         exposition.watch_processes(consumers.pids)  # RSS of every consumer, for leaks
         await consumers.start()
@@ -99,8 +100,9 @@ def _broker(settings: Settings) -> Broker:
             settings.shards,
             settings.consumers,
             settings.claim_idle_s,
+            record_ttl_s=settings.idempotency_ttl_s,
         )
-    return EmbeddedBroker(settings.shards, settings.consumers)
+    return EmbeddedBroker(settings.shards, settings.consumers, settings.idempotency_ttl_s)
 
 
 class _EmbeddedConsumers:
