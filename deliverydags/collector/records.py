@@ -7,6 +7,9 @@ A receipt is admitted only within the contract's limits: ``id`` and ``stream`` s
 1 to 128 bytes (UTF-8), ``seq`` an integer 0 <= seq < 2**63 (a BIGINT, the type the
 ledger reads every seq as: a larger one can match no message sent), ``status``
 ``delivered`` or ``failed``, ``delivered_at`` an RFC 3339 date-time with an offset.
+Contract v1.1: a ``digest``, if there is one, must be a string of at most 128 bytes; it is
+kept as given (the ledger compares it). The tenant of the callback a POST came to is kept
+on each of its lines.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import orjson
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 MAX_ID_BYTES = 128  # contract v1; the same bound for ``stream``
 MAX_SEQ = 2**63 - 1
+MAX_DIGEST_BYTES = 128  # a SHA-256 in hex is 64; more is no digest
+MAX_TENANT_BYTES = 64  # contract v1.1
 # RFC 3339 section 5.6 date-time; fromisoformat then checks the ranges (month 13, ...).
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
@@ -36,6 +41,7 @@ def encode(
     first_n: int,
     recv_ns: int,
     columns: tuple[list[str], list[bool]] | None = None,
+    tenant: str | None = None,
 ) -> tuple[bytes, int]:
     """receipts.ndjson lines for one POST (one receipt or ``{"messages": [...]}``).
 
@@ -43,6 +49,7 @@ def encode(
     in a newline) and their count. Raises ``Malformed`` if anything is wrong, so a batch is
     recorded whole or not at all. ``columns``: two empty lists that receive each receipt's
     id and whether it is "delivered" (for the columnar copy; left as they are on error).
+    ``tenant``: the tenant whose callback the POST came to (None: the plain one).
     """
     try:
         doc = orjson.loads(body)
@@ -93,6 +100,16 @@ def encode(
             "status": status,
             "delivered_at": at,
         }
+        digest = item.get("digest")
+        if digest is not None:
+            if type(digest) is not str or len(digest.encode()) > MAX_DIGEST_BYTES:
+                raise Malformed(
+                    f"receipt {n - first_n}: 'digest' is not a string of at most "
+                    f"{MAX_DIGEST_BYTES} bytes"
+                )
+            record["digest"] = digest
+        if tenant is not None:
+            record["tenant"] = tenant
         lines.append(dumps(record, option=_NEWLINE))
         ids.append(rid)
         delivered.append(status == "delivered")
@@ -101,6 +118,11 @@ def encode(
         columns[0].extend(ids)
         columns[1].extend(delivered)
     return b"".join(lines), n - first_n
+
+
+def valid_tenant(text: str) -> bool:
+    """1 to MAX_TENANT_BYTES bytes of UTF-8."""
+    return 0 < len(text.encode()) <= MAX_TENANT_BYTES
 
 
 def _short(text: str) -> bool:

@@ -12,6 +12,11 @@ chunked body stops being read at the cap (413), a slow one at the timeout (408).
 HMAC (401) and the receipts (400). A 401 is counted ``bad_signature``; 400, 408, 413 and
 415 are ``malformed`` (the header passed, the body is not one the contract allows).
 Every refusal is a line in rejected.ndjson and a count in /v1/stats.
+
+Contract v1.1 tenants: ``POST /v1/receipts/<tenant>`` is that tenant's callback (same
+secret, same checks); each of its receipts is recorded with ``"tenant"`` (a tenant of
+more than 64 bytes is 404), so the ledger can tell a receipt that came to another
+tenant's callback than its message's (``leaked``).
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import orjson
 from aiohttp import hdrs, web
 
 from deliverydags.collector.journal import Journal, JournalError
-from deliverydags.collector.records import Malformed, encode, render_rejected
+from deliverydags.collector.records import Malformed, encode, render_rejected, valid_tenant
 from deliverydags.formats import RECEIPTS_FILE, REJECTED_FILE, signing
 from deliverydags.formats.receipt_columns import ColumnWriter, discard
 
 log = logging.getLogger("deliverydags.collector")
 
 RECEIPTS_PATH = "/v1/receipts"
+TENANT_RECEIPTS_PATH = RECEIPTS_PATH + "/{tenant}"  # contract v1.1: a tenant's callback
 MAX_BODY_BYTES = signing.MAX_BODY_BYTES  # the reference target never sends more
 READ_SLOTS = 16  # bodies read at once, each <= the cap (held twice while read() copies)
 READ_TIMEOUT_S = 10.0  # a trickled body cannot hold a read slot for longer
@@ -59,7 +65,13 @@ class Collector:
         else:
             self._columns = ColumnWriter(out_dir)
 
-    async def post_receipts(self, request: web.Request) -> web.Response:
+    async def post_tenant_receipts(self, request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        if not valid_tenant(tenant):
+            return web.Response(status=404)
+        return await self.post_receipts(request, tenant)
+
+    async def post_receipts(self, request: web.Request, tenant: str | None = None) -> web.Response:
         signature = signing.parse(request.headers.get(signing.HEADER))
         if signature is None:
             return await self._refuse(request, "bad_signature", web.Response(status=401))
@@ -81,7 +93,7 @@ class Collector:
             return await self._reject(recv_ns, "bad_signature", web.Response(status=401))
         columns: tuple[list[str], list[bool]] = ([], [])
         try:
-            lines, count = encode(body, self._next_n, recv_ns, columns)
+            lines, count = encode(body, self._next_n, recv_ns, columns, tenant)
         except Malformed as exc:
             answer = web.json_response({"error": str(exc)}, status=400, dumps=_dumps)
             return await self._reject(recv_ns, "malformed", answer)
@@ -180,6 +192,7 @@ def build_app(collector: Collector | None) -> web.Application:
         app.router.add_get("/healthz", collector.healthz)
         app.router.add_get("/v1/stats", collector.stats)
         app.router.add_post(RECEIPTS_PATH, collector.post_receipts)
+        app.router.add_post(TENANT_RECEIPTS_PATH, collector.post_tenant_receipts)
     return app
 
 

@@ -441,3 +441,24 @@ def test_discard_answers_204_and_records_nothing(out: Path) -> None:
         assert get_json(service.url, "/healthz")[0] == 200
     assert not (out / RECEIPTS_FILE).exists()
     assert not (out / REJECTED_FILE).exists()
+
+
+# --- contract v1.1: digests and tenants' callbacks ----------------------------------------
+
+
+def test_digest_and_tenant_callback_are_recorded(collector: Service, out: Path) -> None:
+    digest = "0f" * 32
+    assert post(collector.url, orjson.dumps({**receipt(0), "digest": digest}))[0] == 204
+    body = orjson.dumps(batch(range(1, 3)))
+    assert post(collector.url, body, path=f"{RECEIPTS_PATH}/t%C3%BC-1")[0] == 204
+    got = lines(out / RECEIPTS_FILE)
+    assert [(r["id"], r.get("digest"), r.get("tenant")) for r in got] == [
+        ("m-0", digest, None),
+        ("m-1", None, "tü-1"),
+        ("m-2", None, "tü-1"),
+    ]
+    assert "tenant" not in got[0] and "digest" not in got[1]
+    # a tenant over 64 bytes has no callback; a digest that is no string is malformed
+    assert post(collector.url, body, path=f"{RECEIPTS_PATH}/{'t' * 65}")[0] == 404
+    assert post(collector.url, orjson.dumps({**receipt(3), "digest": 7}))[0] == 400
+    assert len(lines(out / RECEIPTS_FILE)) == 3
