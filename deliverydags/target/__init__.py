@@ -1,4 +1,5 @@
-"""The reference target: a small messaging service implementing contract v1.
+"""The reference target: a small messaging service implementing contract v1 and its v1.1
+parts (batch send, payload digest, tenants, idempotent resend).
 
 Run it with ``python -m deliverydags.target --help``; from Python, ``start()`` launches it
 as a separate process and returns once it serves.

@@ -29,12 +29,12 @@ FAULT_HELP = {
     "corrupt": "share of messages (string payloads) delivered changed: the receipt's digest "
     "is not the sent payload's",
     "undigest": "share of delivered receipts (string payloads) without a digest",
+    "leak": "share of receipts of a tenant's message sent to another tenant's callback_url "
+    "(one seen in that tenant's messages) instead of its own",
     "redeliver-resend": "share of ids whose identical resends are delivered again "
     "(answered 202 with the first accepted_at, as they should be)",
     "accept-changed": "share of ids whose resends with a changed body are answered 202 "
     "and delivered as new instead of 409",
-    "leak": "share of receipts of a tenant's message sent to another tenant's callback_url "
-    "(one seen in that tenant's messages) instead of its own",
 }
 DESCRIPTION = f"""The reference target: a messaging service implementing contract v1 and the
 v1.1 parts (batch send, payload digest, tenants, idempotent resend).

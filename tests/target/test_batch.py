@@ -114,6 +114,9 @@ def test_backlog_bound_per_message_then_whole_request(
     assert status == 429
     assert headers["Retry-After"] == "2"
     assert "error" in doc
+    # A single send past the bound: the same header (--retry-after-s).
+    status, headers, _raw = call("POST", f"{service.url}/v1/messages", orjson.dumps(msgs[6]), AUTH)
+    assert (status, headers["Retry-After"]) == (429, "2")
     assert metrics(service.url)["consumer_lag"] == 3
 
 
