@@ -24,3 +24,17 @@ def test_the_configured_critical_rate_reaches_the_paging_rule() -> None:
     assert pages("2026-01-01", "message_soak", result, []) == []  # default 95 %
     (page,) = pages("2026-01-01", "message_soak", result, [], critical_rate=0.98)
     assert page.channel == "pagerduty" and "below 98%" in page.text
+
+
+def test_the_phase_gates_critical_rate_is_the_paging_rule() -> None:
+    # One rule: the rate phase_gate was configured with (and rolled back on) pages too,
+    # with no second setting to keep equal.
+    from deliverydags.notify.messages import pages
+
+    result = {"delivery_rate": 0.97, "counts": {"lost": 3}}
+    gate = {"decision": "hold", "critical_delivery_rate": 0.98}
+    (page,) = pages("2026-01-01", "message_soak", result, [gate])
+    assert "below 98%" in page.text
+    assert (
+        pages("2026-01-01", "message_soak", result, [{**gate, "critical_delivery_rate": 0.9}]) == []
+    )

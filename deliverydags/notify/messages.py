@@ -241,10 +241,12 @@ def pages(
     scenario: str,
     result: Mapping[str, Any] | None,
     gates: Sequence[Mapping[str, Any]],
-    critical_rate: float = CRITICAL_DELIVERY_RATE,
+    critical_rate: float | None = None,
 ) -> list[Outgoing]:
-    """Critical alerts for PagerDuty: delivery below ``critical_rate`` (95 %), a rollback."""
+    """Critical alerts for PagerDuty: delivery below ``critical_rate`` (None: the phase
+    gate's, which rolls back on the same rule; 95 % without a gate), a rollback."""
     out = []
+    critical_rate = gate_critical_rate(gates) if critical_rate is None else critical_rate
     rate = (result or {}).get("delivery_rate")
     if rate is not None and rate < critical_rate:
         counts = (result or {}).get("counts") or {}
@@ -271,6 +273,14 @@ def pages(
     return out
 
 
+def gate_critical_rate(gates: Sequence[Mapping[str, Any]]) -> float:
+    """The critical delivery rate the night's phase gates decided with (their decision
+    records it): one rule pages and rolls back; 0 when they have it off (None); the
+    default when no gate decided."""
+    rates = [g["critical_delivery_rate"] or 0.0 for g in gates if "critical_delivery_rate" in g]
+    return max(rates, default=CRITICAL_DELIVERY_RATE)
+
+
 def resolve_key(page_key: str) -> str:
     return f"resolve:{page_key}"
 
@@ -281,7 +291,7 @@ def resolves(
     result: Mapping[str, Any] | None,
     gates: Sequence[Mapping[str, Any]],
     open_pages: Sequence[str],
-    critical_rate: float = CRITICAL_DELIVERY_RATE,
+    critical_rate: float | None = None,
 ) -> list[Outgoing]:
     """PagerDuty resolves when ``night`` is green (passed, nothing to page): one for each
     open incident (``open_pages``: trigger keys sent, not resolved) of this scenario from
@@ -322,7 +332,7 @@ def plan(
     links: Links,
     chaos: Sequence[Mapping[str, Any]] = (),
     open_pages: Sequence[str] = (),
-    critical_rate: float = CRITICAL_DELIVERY_RATE,
+    critical_rate: float | None = None,
 ) -> list[Outgoing]:
     """Everything the night may send, critical pages (or their resolves) first."""
     out = pages(night, scenario, result, gates, critical_rate)

@@ -121,6 +121,7 @@ def gate_for_night(
         "previous_decisions": len(history),
         "open_regressions": open_regs,
         "critical_alerts": critical,
+        "critical_delivery_rate": settings.critical_delivery_rate,  # notify pages on it too
         "slo": slo_eval,
         "changed": decision.decision in ("promote", "rollback"),
     }

@@ -17,6 +17,7 @@ from deliverydags.defs.assets.gate import phase_gate
 from deliverydags.defs.assets.trend import tonight_vs_baseline, trend_comparison
 from deliverydags.defs.assets.windows import delivery_windows
 from deliverydags.history.store import ResultsStore
+from deliverydags.notify.messages import pages
 from tests.support.history import night, resources, result_doc, seed, stepped_p95
 
 
@@ -119,6 +120,12 @@ def test_gate_promotes_after_seven_good_nights_resets_and_rolls_back(tmp_path: P
         "95%",
     )
     assert "Critical alert: delivery rate 90.00%" in collapse["reasons"]
+    # The decision records the rate it judged with: the night's pages follow the same rule.
+    stored_gate = store.reports(night(10), "message_soak")["gate:delivery"]
+    assert stored_gate["critical_delivery_rate"] == 0.95
+    tonight = store.load(night(10))
+    paged = pages(night(10), "message_soak", tonight, [stored_gate])
+    assert sorted(p.key.split(":")[1] for p in paged) == ["delivery", "rollback"]
     assert "previous phase's gate (95%)" in collapse["reasons"]
     # Re-running a night replaces its decision, never doubles it.
     with dg.instance_for_test() as third:
