@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import orjson
 import pytest
 
 from .conftest import (
     AUTH,
+    Loop,
     Receiver,
     TargetFactory,
     call,
@@ -14,6 +18,7 @@ from .conftest import (
     messages,
     metrics,
 )
+from .test_redis_mode import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +136,27 @@ def test_redis_mode_delivers_a_batch_in_order(
     receiver.wait_delivered([m["id"] for m in msgs])
     order = first_delivered_order(receiver.snapshot())
     assert all(seqs == list(range(25)) for seqs in order.values())
+
+
+def test_broker_down_is_503_for_all_of_it(
+    redis_target: TargetFactory, receiver: Receiver, bg_loop: Loop
+) -> None:
+    host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), os.environ.get("REDIS_PORT", "6379")
+    proxy = TcpProxy(bg_loop, host, int(port))
+    bg_loop.run(proxy.up())
+    try:
+        service = redis_target(redis_url=f"redis://127.0.0.1:{proxy.port}/0")
+        msgs = messages(receiver.url, streams=3, per_stream=2)
+        assert {r["status"] for r in post_batch(service.url, msgs[:3])[2]["results"]} == {202}
+        bg_loop.run(proxy.down())
+        status, _h, doc = post_batch(service.url, msgs[3:])
+        assert status == 503 and "error" in doc
+        bg_loop.run(proxy.up())
+        deadline = time.monotonic() + 15
+        while (got := post_batch(service.url, msgs[3:]))[0] != 200:
+            assert time.monotonic() < deadline, "no recovery"
+            time.sleep(0.1)
+        assert {r["status"] for r in got[2]["results"]} == {202}
+        receiver.wait_delivered([m["id"] for m in msgs])
+    finally:
+        bg_loop.run(proxy.down())
