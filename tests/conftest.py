@@ -113,7 +113,10 @@ SOAK_GATES = (
     "p95_latency_ms",
     "error_rate",
     "k6_thresholds",
+    "zero_out_of_order",
+    "duplicate_rate",
 )
+SOAK_WARNINGS = ("p50_latency_ms", "p99_latency_ms")
 
 
 def soak_resources(tmp_path: Path, **target: str) -> dict:

@@ -49,7 +49,9 @@ def catalog_markdown() -> str:
             )
         lines += ["", "| check | blocking | passes when |", "|---|---|---|"]
         lines += [
-            f"| `{c.name}` | {'yes' if c.blocking else 'no'} | {c.description} |" for c in s.checks
+            f"| `{c.name}` | {'warning' if c.warning else 'yes' if c.blocking else 'no'} | "
+            f"{c.description} |"
+            for c in s.checks
         ]
     return "\n".join(lines) + "\n"
 

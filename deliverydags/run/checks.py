@@ -57,6 +57,20 @@ def evaluate_checks(
     err = error_rate(counts)
     crossed = [t for t in k6_thresholds if not t["passed"]]
     return [
+        *_v1_checks(counts, p95, err, crossed, k6_crossed, limits),
+        *_soak_checks(ledger, limits),
+    ]
+
+
+def _v1_checks(
+    counts: dict,
+    p95: float | None,
+    err: float | None,
+    crossed: list,
+    k6_crossed: bool,
+    limits: Gates,
+) -> list[Check]:
+    return [
         Check("messages_sent", counts["attempted"] > 0, counts["attempted"], "> 0"),
         Check("zero_loss", counts["lost"] <= limits.max_lost, counts["lost"], limits.max_lost),
         Check(
@@ -84,3 +98,31 @@ def evaluate_checks(
             "none crossed",
         ),
     ]
+
+
+def _soak_checks(ledger: dict, limits: Gates) -> list[Check]:
+    """The optional limits that are set, each a check."""
+    counts, latency = ledger["counts"], ledger.get("latency_ms") or {}
+    out = []
+    if limits.max_out_of_order is not None:
+        n = counts["out_of_order"]
+        out.append(
+            Check("zero_out_of_order", n <= limits.max_out_of_order, n, limits.max_out_of_order)
+        )
+    if limits.max_duplicate_rate is not None:
+        rate = counts["duplicates"] / counts["accepted"] if counts["accepted"] else None
+        out.append(
+            Check(
+                "duplicate_rate",
+                rate is not None and rate <= limits.max_duplicate_rate,
+                rate,
+                limits.max_duplicate_rate,
+            )
+        )
+    for name, limit in (("p50", limits.p50_latency_ms), ("p99", limits.p99_latency_ms)):
+        if limit is not None:
+            value = latency.get(name)
+            out.append(
+                Check(f"{name}_latency_ms", value is not None and value < limit, value, limit)
+            )
+    return out

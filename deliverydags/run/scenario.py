@@ -40,6 +40,11 @@ class CheckSpec:
     name: str
     description: str
     blocking: bool = True  # a failed blocking check fails the run and stops what follows
+    warning: bool = False  # shown as a warning; never blocking, never the run's verdict
+
+    def __post_init__(self) -> None:
+        if self.warning and self.blocking:
+            raise ValueError(f"check {self.name}: a warning cannot be blocking")
 
 
 PrometheusFactory = Callable[..., AbstractContextManager[RunHook]]
@@ -107,9 +112,10 @@ class Scenario:
         errors fails only the checks that judge it."""
         if result.status == "aborted":
             return "aborted"
-        found = {c.name: result.check(c.name) for c in self.checks}
+        judged = [c for c in self.checks if not c.warning]
+        found = {c.name: result.check(c.name) for c in judged}
         produced = [check for check in found.values() if check is not None]
-        complete = all(found[c.name] is not None for c in self.checks if c.blocking)
+        complete = all(found[c.name] is not None for c in judged if c.blocking)
         held = bool(produced) and all(check.passed for check in produced)
         return "passed" if complete and held else "failed"
 

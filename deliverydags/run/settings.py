@@ -17,12 +17,17 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Gates:
-    """Limits a run must hold (the seed's defaults)."""
+    """Limits a run must hold (the seed's defaults). The optional ones (None: not checked)
+    are the soak's full set; a fault scenario leaves them to its own checks."""
 
     max_lost: int = 0
     max_failed: int = 0
     p95_latency_ms: float = 100.0
     max_error_rate: float = 0.001
+    max_out_of_order: int | None = None
+    max_duplicate_rate: float | None = None  # duplicates over accepted messages
+    p50_latency_ms: float | None = None  # a warning: the soak's p50 < 50 ms
+    p99_latency_ms: float | None = None  # a warning: the soak's p99 < 500 ms
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,13 @@ class RunSettings:
                 f"target URL must start with http:// or https://, not {self.target_url!r}"
             )
         g = self.gates
+        optional = (g.max_out_of_order, g.max_duplicate_rate, g.p50_latency_ms, g.p99_latency_ms)
         if (
             g.max_lost < 0
             or g.max_failed < 0
             or g.p95_latency_ms <= 0
             or not 0 <= g.max_error_rate < 1
+            or any(limit is not None and limit < 0 for limit in optional)
         ):
             raise ConfigError(f"gate limits out of range: {g}")
         _split_addr(self.collector_addr)

@@ -25,6 +25,10 @@ CHECKS = (
         "error_rate", "Share of messages not accepted (rejected or unanswered) below the limit."
     ),
     CheckSpec("k6_thresholds", "None of k6's own thresholds crossed."),
+    CheckSpec("zero_out_of_order", "Out-of-order messages (per stream) within the limit (0)."),
+    CheckSpec("duplicate_rate", "Duplicate receipts over accepted messages within the limit."),
+    CheckSpec("p50_latency_ms", "p50 below the limit (50 ms).", blocking=False, warning=True),
+    CheckSpec("p99_latency_ms", "p99 below the limit (500 ms).", blocking=False, warning=True),
     CheckSpec(
         "service_metrics_agree",
         "The service's own metrics, read from Prometheus for the run's window, agree with "
@@ -48,7 +52,7 @@ class SoakConfig(ScenarioConfig):
         default_factory=lambda: list(DEFAULT_DEADLINES_S),
         description="Receipt deadlines in seconds, increasing.",
     )
-    payload_bytes: int = 256
+    payload_bytes: int = Field(1024, description="Bytes of payload per message.")
     variants: str = Field("", description="A/B split, e.g. llm:0.5,template:0.5.")
     target_args: list[str] = Field(
         default_factory=list,
@@ -58,6 +62,10 @@ class SoakConfig(ScenarioConfig):
     max_failed: int = 0
     p95_latency_ms: float = Field(100.0, json_schema_extra={"flag": "--p95-ms"})
     max_error_rate: float = 0.001
+    max_out_of_order: int = 0
+    max_duplicate_rate: float = Field(0.001, description="Duplicates over accepted messages.")
+    p50_warn_ms: float = Field(50.0, description="p50 latency above this is a warning.")
+    p99_warn_ms: float = Field(500.0, description="p99 latency above this is a warning.")
 
 
 def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
@@ -75,7 +83,14 @@ def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
         variants=config.variants,
         target_args=tuple(config.target_args),
         gates=Gates(
-            config.max_lost, config.max_failed, config.p95_latency_ms, config.max_error_rate
+            max_lost=config.max_lost,
+            max_failed=config.max_failed,
+            p95_latency_ms=config.p95_latency_ms,
+            max_error_rate=config.max_error_rate,
+            max_out_of_order=config.max_out_of_order,
+            max_duplicate_rate=config.max_duplicate_rate,
+            p50_latency_ms=config.p50_warn_ms,
+            p99_latency_ms=config.p99_warn_ms,
         ),
     )
     return settings, hooks

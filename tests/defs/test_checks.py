@@ -38,3 +38,11 @@ def test_check_results_one_per_name_the_later_gate_wins_a_missing_one_fails() ->
     assert out[0].metadata["observed"].value == 3
     assert out[1].metadata["observed"].value == "down"
     assert out[1].metadata["limit"].value == "n/a"
+
+
+def test_a_warning_is_of_severity_warn() -> None:
+    checks = [Check("p99_latency_ms", False, 600.0, 500.0), Check("zero_loss", False, 1, 0)]
+    out = check_results(
+        checks, ["p99_latency_ms", "zero_loss"], missing="-", warnings=["p99_latency_ms"]
+    )
+    assert [r.severity for r in out] == [dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR]

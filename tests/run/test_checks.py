@@ -95,3 +95,39 @@ def test_crossed_k6_thresholds_are_named() -> None:
              if g["name"] == "k6_thresholds"]  # fmt: skip
     assert not k6["passed"] and k6["observed"] == ["http_req_failed rate<0.01"]
     assert not _verdicts(_ledger(), [], crossed=True)["k6_thresholds"]  # k6 said so alone
+
+
+SOAK = Gates(max_out_of_order=0, max_duplicate_rate=0.001, p50_latency_ms=50.0,
+             p99_latency_ms=500.0)  # fmt: skip
+
+
+def _soak_ledger(out_of_order: int, duplicates: int, p50: float, p99: float) -> dict:
+    ledger = _ledger()
+    ledger["counts"].update(accepted=1000, out_of_order=out_of_order, duplicates=duplicates)
+    ledger["latency_ms"] = {"p50": p50, "p95": 40.0, "p99": p99}
+    return ledger
+
+
+def test_the_soaks_full_set_only_when_its_limits_are_set() -> None:
+    clean = _soak_ledger(0, 1, 20.0, 90.0)
+    assert [c.name for c in evaluate_checks(clean, Gates(), [], False)][-1] == "k6_thresholds"
+    soak = {c.name: c for c in evaluate_checks(clean, SOAK, [], False)}
+    assert [n for n in soak][-4:] == [
+        "zero_out_of_order", "duplicate_rate", "p50_latency_ms", "p99_latency_ms"
+    ]  # fmt: skip
+    assert all(c.passed for c in soak.values())
+    assert soak["duplicate_rate"].observed == 1 / 1000  # duplicates over accepted
+
+
+@pytest.mark.parametrize(
+    ("ledger", "failing"),
+    [
+        (_soak_ledger(1, 0, 20.0, 90.0), "zero_out_of_order"),
+        (_soak_ledger(0, 2, 20.0, 90.0), "duplicate_rate"),  # 0.2% > 0.1%
+        (_soak_ledger(0, 0, 50.0, 90.0), "p50_latency_ms"),  # not below the limit
+        (_soak_ledger(0, 0, 20.0, 501.0), "p99_latency_ms"),
+    ],
+)
+def test_each_soak_limit_fails_alone(ledger: dict, failing: str) -> None:
+    verdicts = {c.name: c.passed for c in evaluate_checks(ledger, SOAK, [], False)}
+    assert [n for n, passed in verdicts.items() if not passed] == [failing]

@@ -18,7 +18,11 @@ SCENARIO = Scenario(
     name="probe",
     description="test",
     config=ScenarioConfig,
-    checks=(CheckSpec("zero_loss", "-"), CheckSpec("agree", "-", blocking=False)),
+    checks=(
+        CheckSpec("zero_loss", "-"),
+        CheckSpec("agree", "-", blocking=False),
+        CheckSpec("p99", "-", blocking=False, warning=True),
+    ),
     setup=lambda *_: None,  # type: ignore[arg-type,return-value]
 )
 
@@ -52,12 +56,19 @@ def _result(*gates: tuple[str, bool], status: str = "failed") -> RunResult:
         # A gate the scenario does not declare (k6 thresholds under a fault) is not its
         # verdict.
         ([("zero_loss", True), ("k6_thresholds", False)], "passed"),
+        # A warning is shown, never the verdict.
+        ([("zero_loss", True), ("p99", False)], "passed"),
         # A hook's gate comes later and wins a name clash, as on the asset's check.
         ([("zero_loss", False), ("zero_loss", True)], "passed"),
     ],
 )
 def test_the_verdict_is_the_declared_checks(gates: list, verdict: str) -> None:
     assert SCENARIO.verdict(_result(*gates)) == verdict
+
+
+def test_a_warning_cannot_block() -> None:
+    with pytest.raises(ValueError, match="a warning cannot be blocking"):
+        CheckSpec("p99", "-", warning=True)
 
 
 def test_an_aborted_run_stays_aborted() -> None:

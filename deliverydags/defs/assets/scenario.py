@@ -131,7 +131,10 @@ def scenario_asset(scenario: Scenario) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata=run_metadata(result, run_dir),
             check_results=check_results(
-                result.checks, scenario.check_names, missing=missing_reason(result)
+                result.checks,
+                scenario.check_names,
+                missing=missing_reason(result),
+                warnings=[c.name for c in scenario.checks if c.warning],
             ),
         )
 
