@@ -67,6 +67,9 @@ class FaultSettings:
     def enabled(self) -> bool:
         return any(self.rates)
 
+    def rate(self, kind: str) -> float:
+        return self.rates[FAULT_KINDS.index(kind)]
+
 
 @dataclass(frozen=True)
 class PostgresSettings:

@@ -2,7 +2,8 @@
 
 Keys under ``<prefix>:``: ``shard:<k>`` (entries until acknowledged, then deleted, so the
 backlog is the sum of their lengths), ``dlq``, ``stats`` (a hash every process adds to) and
-``idem:<id>`` (each accepted id's first send, for idempotent resends; expiring).
+``idem:<id>`` (each accepted id's first send, for idempotent resends; expiring) and
+``callbacks`` (tenant callback URLs the consumers saw, shared for the leak fault).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -23,6 +25,7 @@ from .broker import BrokerDown, Entry, Snapshot, Tally, shard_of
 from .idempotency import Prior, queue_again
 from .lifecycle import cancel_and_wait
 from .messages import Message, content, rfc3339
+from .tenants import CallbackBook
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,7 @@ class RedisBroker:
         self.dlq_key = f"{prefix}:dlq"
         self.stats_key = f"{prefix}:stats"
         self.record_prefix = f"{prefix}:idem:"  # + id: its idempotency record
+        self.callbacks_key = f"{prefix}:callbacks"
         self.record_ttl_s = record_ttl_s
         self.consumers = consumers
         self.claim_idle_s = claim_idle_s
@@ -234,6 +238,26 @@ class RedisBroker:
             raise BrokerDown(str(exc)) from None
         counters = {k.decode(): float(v) for k, v in raw.items()}
         return Snapshot(counters, dlq, sum(shards))
+
+    async def share_callbacks(self, book: CallbackBook, interval_s: float) -> None:
+        """Runs until cancelled: every ``interval_s`` adds what ``book`` learned to the
+        shared hash (field: [tenant, url], value: when) and learns everything in it."""
+        while True:
+            await asyncio.sleep(interval_s)
+            mine = book.take_unshared()
+            try:
+                async with asyncio.timeout(TIMEOUT_S):
+                    if mine:
+                        now = str(time.time_ns())
+                        fields = {orjson.dumps(pair): now for pair in mine}
+                        await self.redis.hset(self.callbacks_key, mapping=fields)
+                    rows = await self.redis.hgetall(self.callbacks_key)
+            except FAILURES:
+                book.give_back(mine)
+                continue
+            for field, _when in sorted(rows.items(), key=lambda row: int(row[1])):
+                tenant, url = orjson.loads(field)
+                book.learn(tenant, url, shared=True)
 
     def source(self, index: int) -> RedisSource:
         return RedisSource(self, index)

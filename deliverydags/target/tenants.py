@@ -62,21 +62,36 @@ class Tokens:
 
 
 class CallbackBook:
-    """The callback URLs each tenant's messages named, latest last (bounded)."""
+    """The callback URLs each tenant's messages named, latest last (bounded). In Redis mode
+    consumer processes share what they learn (RedisBroker.share_callbacks)."""
 
     def __init__(self) -> None:
         self._urls: dict[str, dict[str, None]] = {}
+        self._unshared: list[tuple[str, str]] = []
 
-    def learn(self, tenant: str, url: str) -> None:
+    def learn(self, tenant: str, url: str, *, shared: bool = False) -> None:
+        """``tenant`` named ``url``; ``shared``: heard from another process."""
         urls = self._urls.get(tenant)
         if urls is None:
             if len(self._urls) >= _MAX_TENANTS_KEPT:
                 return
             urls = self._urls[tenant] = {}
-        urls.pop(url, None)
+        if url in urls:
+            del urls[url]
+        elif not shared:
+            self._unshared.append((tenant, url))
         urls[url] = None
         while len(urls) > _MAX_URLS_PER_TENANT:
             del urls[next(iter(urls))]
+
+    def take_unshared(self) -> list[tuple[str, str]]:
+        """The (tenant, url) pairs learned here since the last call."""
+        out, self._unshared = self._unshared, []
+        return out
+
+    def give_back(self, pairs: list[tuple[str, str]]) -> None:
+        """Pairs ``take_unshared`` returned that could not be shared: offered again."""
+        self._unshared[:0] = pairs
 
     def elsewhere(self, tenant: str, own_url: str, key: int) -> tuple[str, str] | None:
         """Another tenant and its latest callback URL that is not ``own_url`` (picked by
