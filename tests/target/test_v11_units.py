@@ -83,3 +83,15 @@ def test_ledger_keeps_the_first_send_until_its_ttl() -> None:
     time.sleep(0.06)
     assert ledger.claim("m", second) is None
     assert ledger.claim("m", first) == second
+
+
+def test_callback_book_offers_what_it_learned_once() -> None:
+    book = CallbackBook()
+    book.learn("a", "http://a/")
+    book.learn("a", "http://a/")  # known already: not offered twice
+    book.learn("b", "http://b/", shared=True)  # heard from another process
+    assert book.take_unshared() == [("a", "http://a/")]
+    assert book.take_unshared() == []
+    book.give_back([("a", "http://a/")])  # sharing failed
+    assert book.take_unshared() == [("a", "http://a/")]
+    assert book.elsewhere("a", "http://a/", 0) == ("b", "http://b/")
