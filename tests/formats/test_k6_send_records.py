@@ -11,12 +11,15 @@ import json
 import os
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from deliverydags.collector import SECRET_ENV, start
+from deliverydags.formats import signing
 from deliverydags.ledger import reconcile
 from deliverydags.run.k6 import find_k6
 
@@ -214,3 +217,103 @@ def test_batches_digests_tenants_and_resends(tmp_path: Path, target: FakeTarget)
     assert c["undigested"] == c["corrupted"] == c["leaked"] == 0  # no receipts at all
     assert c["lost"] == c["accepted"]
     assert kinds  # at least one kind drawn
+
+
+# --- through the collector to the ledger -------------------------------------------------
+
+
+def deliveries(target: FakeTarget, collector_url: str) -> list[tuple[str, dict]]:
+    """The receipts the fake target delivers, in order, as (callback path, receipt): every
+    accepted message once, and once more per accepted identical resend. Faults by seq:
+    % 6 == 2 goes to the other tenant's callback, == 4 carries a wrong digest, == 5 none."""
+    out = []
+    for e in target.log:
+        if e["answer"] != 202:
+            continue
+        body = e["body"]
+        path = body["callback_url"].removeprefix(collector_url)
+        digest = hashlib.sha256(body["payload"].encode()).hexdigest()
+        receipt = {
+            "id": body["id"],
+            "stream": body["stream"],
+            "seq": body["seq"],
+            "status": "delivered",
+            "delivered_at": "2026-01-01T00:00:00Z",
+            "digest": digest,
+        }
+        if e.get("batch", True):  # a first send; its resends are delivered as they are
+            if body["seq"] % 6 == 2:
+                other = "b" if body["tenant"] == "a" else "a"
+                path = f"/v1/receipts/{other}"
+            elif body["seq"] % 6 == 4:
+                receipt["digest"] = "00" * 32
+            elif body["seq"] % 6 == 5:
+                del receipt["digest"]
+        out.append((path, receipt))
+    return out
+
+
+def test_integrity_tenants_and_resends_end_to_end(tmp_path: Path, target: FakeTarget) -> None:
+    secret = "e2e-secret"
+    run_dir = tmp_path / "run"
+    with start(out_dir=run_dir, env={**os.environ, SECRET_ENV: secret}) as collector:
+        run_k6(
+            run_dir,
+            target,
+            DD_COLLECTOR_URL=collector.url,
+            DD_RATE="30",
+            DD_DURATION_S="2",
+            DD_BATCH="3",
+            DD_INTEGRITY="on",
+            DD_PAYLOAD_BYTES="1000",
+            DD_TENANTS="a:tA,b:tB",
+            DD_RESEND_SHARE="0.4",
+            DD_CONFLICT_SHARE="0.2",
+            DD_MAX_VUS="4",
+        )
+        sent = deliveries(target, collector.url)
+        for path, receipt in sent:
+            body = json.dumps(receipt).encode()
+            signature = signing.sign(secret.encode(), body)
+            headers = {"Content-Type": "application/json", signing.HEADER: signature}
+            req = urllib.request.Request(collector.url + path, body, headers, method="POST")
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.status == 204
+    # The truth from the target's log: per message, its receipts in order.
+    firsts = {e["body"]["id"]: e for e in target.log if e.get("batch", True)}
+    got: dict[str, list[tuple[str, dict]]] = {}
+    for path, receipt in sent:
+        got.setdefault(receipt["id"], []).append((path, receipt))
+    leaked, corrupted, undigested, duplicates = [], [], 0, 0
+    for mid, receipts in got.items():
+        own = f"/v1/receipts/{firsts[mid]['body']['tenant']}"
+        kept = [r for path, r in receipts if path == own]
+        leaked += [mid] * (len(receipts) - len(kept))
+        undigested += sum(1 for r in kept if "digest" not in r)
+        duplicates += max(0, len(kept) - 1)
+        want = hashlib.sha256(firsts[mid]["body"]["payload"].encode()).hexdigest()
+        if kept and kept[0].get("digest", want) != want:
+            corrupted.append(mid)
+    accepted = [m for m, e in firsts.items() if e["answer"] == 202]
+    assert leaked and corrupted and undigested and duplicates, "every fault must occur"
+    out = reconcile(run_dir, [30]).to_dict()
+    c = out["counts"]
+    assert list(c)[14:] == ["corrupted", "undigested", "resent", "conflicts", "leaked"]
+    assert c["accepted"] == len(accepted)
+    assert c["leaked"] == len(leaked)
+    assert set(out["samples"]["leaked"]) == set(leaked)
+    assert c["corrupted"] == len(corrupted)
+    assert set(out["samples"]["corrupted"]) == set(corrupted)
+    assert c["undigested"] == undigested
+    assert c["duplicates"] == duplicates
+    assert c["unexpected"] == 0
+
+    def own_callback(mid: str) -> str:
+        return f"/v1/receipts/{firsts[mid]['body']['tenant']}"
+
+    delivered = {m for m in accepted if any(p == own_callback(m) for p, _ in got.get(m, []))}
+    assert c["delivered"] == len(delivered)
+    assert c["lost"] == len(accepted) - len(delivered)
+    repeats = [e for e in target.log if e.get("batch") is False]
+    assert c["resent"] == len(repeats)
+    assert c["conflicts"] == sum(1 for e in repeats if e["answer"] == 409)
