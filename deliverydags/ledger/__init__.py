@@ -71,8 +71,11 @@ it in ``reconcile(..., measures=...)``; a v1 run's result has exactly the v1 cou
   messages whose first valid delivered receipt (any time before close, whatever the
   fate) has a digest that differs, case aside, from its message's (either missing: no
   judgement); ``undigested`` = valid delivered receipts of sent ids without a digest.
-  Samples: ``corrupted``, by arrival of that receipt. A run that checks these reads
-  receipts.ndjson (the columnar copy has the v1 columns only).
+  Samples: ``corrupted``, by arrival of that receipt. Digests are compared by a 64-bit
+  key (receipts.digest_keys): a corrupted message goes unseen with probability 2**-64.
+  A run that checks integrity or tenants reads receipts.ndjson (the columnar copy has
+  the v1 columns only). Measured with 4 M messages, all with digests and tenants, from
+  the NDJSON (2 cores): 10.4 s, peak RSS 1.1 GB; a v1 run's cost is unchanged.
 """
 
 from deliverydags.ledger.core import DEFAULT_DEADLINES_S, delivery_timeline, reconcile

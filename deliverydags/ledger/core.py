@@ -14,7 +14,13 @@ from deliverydags.config import DEFAULT_DEADLINES_S
 from deliverydags.ledger.accounting import ACCEPTED_CLS, FATES, NONE, Books, account
 from deliverydags.ledger.duck import connect, release_arrow_memory
 from deliverydags.ledger.ordering import arrival_order
-from deliverydags.ledger.receipts import ReceiptChecks, Receipts, read_receipts, read_rejected
+from deliverydags.ledger.receipts import (
+    ReceiptChecks,
+    Receipts,
+    digest_keys,
+    read_receipts,
+    read_rejected,
+)
 from deliverydags.ledger.result import MEASURES, LedgerResult, summarize
 from deliverydags.ledger.scratch import park, scratch_dir, unpark
 from deliverydags.ledger.sends import Sends, finish_sends, read_send_lines
@@ -99,10 +105,12 @@ def _judge(
             checks = ReceiptChecks(
                 integrity="integrity" in asked or sends.extra.digests,
                 tenants="tenants" in asked or sends.extra.tenants,
-                digest=sends.extra.digest,
                 tenant=sends.extra.tenant,
             )
+            if checks.integrity and sends.extra.digest is not None:
+                checks.digest = digest_keys(con, sends.extra.digest)
             sends.extra.digest = sends.extra.tenant = None
+            release_arrow_memory()
             # Measured at 10 M messages: the join spilling to disk costs ~3 s, parking
             # the per-message arrays in files while it runs costs ~0.2 s.
             park(sends, _PARKED, parking)
