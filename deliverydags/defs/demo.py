@@ -41,6 +41,7 @@ def run_demo(rate: float, duration_s: float) -> int:
 
     from deliverydags.definitions import defs
     from deliverydags.run.summary import markdown
+    from deliverydags.scenarios import catalog
 
     night = datetime.now(UTC).strftime("%Y-%m-%d")
     config = {"rate": rate, "duration_s": duration_s, "deadlines_s": [10.0, 30.0, 60.0]}
@@ -49,12 +50,16 @@ def run_demo(rate: float, duration_s: float) -> int:
         flush=True,
     )
     print(_prometheus_note(), flush=True)
+    job = defs.resolve_job_def("nightly_soak")
+    # The soak and its review; the job's other scenarios (the ladder ...) are not a demo.
+    others = {dg.AssetKey(name) for name in catalog() if name != SOAK_SCENARIO}
     with dg.DagsterInstance.get() as instance:
-        outcome = defs.resolve_job_def("nightly_soak").execute_in_process(
+        outcome = job.execute_in_process(
             partition_key=night,
             instance=instance,
             run_config={"ops": {SOAK_SCENARIO: {"config": config}}},
             raise_on_error=False,
+            asset_selection=list(job.asset_layer.selected_asset_keys - others),
         )
     # The materialization carries the result even when a blocking check failed the run.
     events = outcome.asset_materializations_for_node(SOAK_SCENARIO)

@@ -332,6 +332,7 @@ def _k6_env(
         DD_REQUEST_TIMEOUT_S=f"{s.request_timeout_s:g}",
         DD_VARIANTS=s.variants,
     )
+    env.update(dict(s.k6_env))
     return env
 
 

@@ -82,6 +82,9 @@ class Environment:
 # Builds the run: its settings and its hooks, whose cleanup goes on the ExitStack (it
 # unwinds after the run, however it ended).
 Setup = Callable[[Any, Environment, ExitStack], tuple[RunSettings, Sequence[RunHook]]]
+# A scenario of several runs (the throughput ladder's steps) runs them itself and returns
+# one contract result document.
+Runs = Callable[[Any, Environment, Secrets, tuple[type[BaseException], ...]], dict]
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class Scenario:
     description: str  # one line: the asset's description, the CLI's help, the docs
     config: type[ScenarioConfig]
     checks: tuple[CheckSpec, ...]
-    setup: Setup
+    setup: Setup | None = None  # one run; or
+    runs: Runs | None = None  # several, combined into one result
     group: str = DELIVERY
     kinds: frozenset[str] = frozenset({"k6"})
     # Faults go into the reference target's own processes: no run against a target URL.
@@ -150,15 +154,23 @@ def run_scenario(
         env = replace(env, prometheus=None)
     elif env.prometheus is None:
         raise ConfigError(f"{scenario.name} reads the service's metrics: it needs a Prometheus")
-    with ExitStack() as stack:
-        settings, hooks = scenario.setup(config, env, stack)
-        doc = run_check(settings, creds, env.run_dir, env.log, interrupts=interrupts, hooks=hooks)
+    script = None
+    if scenario.runs is not None:
+        doc = scenario.runs(config, env, creds, interrupts)
+    else:
+        assert scenario.setup is not None, f"{scenario.name} declares neither setup nor runs"
+        with ExitStack() as stack:
+            settings, hooks = scenario.setup(config, env, stack)
+            doc = run_check(
+                settings, creds, env.run_dir, env.log, interrupts=interrupts, hooks=hooks
+            )
+        script = settings.scenario
     result = RunResult.from_json(doc)
     if result.status == "aborted":  # written as it is: never judged, never stored
         return result
     result = replace(result, scenario=scenario.name)
-    if settings.scenario != scenario.name:  # the k6 script that carried the load
-        result = result.with_sections(script=settings.scenario)
+    if script is not None and script != scenario.name:  # the k6 script that carried the load
+        result = result.with_sections(script=script)
     if scenario.finish:
         result = result.with_sections(**scenario.finish(result, config))
     result = replace(result, status=scenario.verdict(result))

@@ -46,6 +46,8 @@ class RunSettings:
     k6_binary: str | None = None
     request_timeout_s: float = 10.0
     gates: Gates = field(default_factory=Gates)
+    # The scenario's own k6 options (e.g. DD_BATCH), as (name, value) pairs.
+    k6_env: tuple[tuple[str, str], ...] = ()
 
     def script_path(self) -> Path:
         """A scenario name under k6/ (or DELIVERYDAGS_K6_DIR), or a path to a .js file."""

@@ -72,7 +72,8 @@ def test_review_assets_run_in_the_nightly_job_after_the_soak() -> None:
 
     job = defs.resolve_job_def("nightly_soak")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert keys == {"message_soak", *(a.key.to_user_string() for a in NIGHTLY_REVIEW)}
+    review = {a.key.to_user_string() for a in NIGHTLY_REVIEW}
+    assert keys == {"message_soak", "throughput_ladder", *review}
     assert "message_soak_tonight_vs_baseline" in job.graph.node_dict  # the separate check
     for asset in NIGHTLY_REVIEW:
         review = defs.resolve_assets_def(asset.key)

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 
 EXPECTED = {
     "message_soak": DELIVERY,
+    "throughput_ladder": DELIVERY,
     "chaos_consumer_kill": CHAOS,
     "chaos_memory": CHAOS,
     "chaos_pool_exhaustion": CHAOS,
@@ -27,7 +28,7 @@ EXPECTED = {
 }
 
 
-def test_the_catalog_holds_the_soak_and_the_four_chaos_scenarios() -> None:
+def test_the_catalog_holds_the_delivery_and_chaos_scenarios() -> None:
     assert {name: s.group for name, s in catalog().items()} == EXPECTED
     with pytest.raises(ConfigError, match="unknown scenario 'nope'; the catalog has"):
         get("nope")
@@ -50,10 +51,14 @@ def _help(capsys: pytest.CaptureFixture, name: str) -> str:
 def test_every_knob_is_an_option_of_its_command(capsys: pytest.CaptureFixture) -> None:
     for name in catalog():
         text = _help(capsys, name)
-        for option in ("--rate", "--duration", "--deadlines", "--target-arg", "--json"):
+        for option in ("--deadlines", "--target-arg", "--target-url", "--json", "--work-dir"):
             assert option in text, (name, option)
+        if name != "throughput_ladder":  # steps of rates instead
+            assert "--rate" in text and "--duration" in text, name
     soak = _help(capsys, "message_soak")
     assert "--p95-ms" in soak and "--max-error-rate" in soak and "--script" in soak
+    ladder = _help(capsys, "throughput_ladder")
+    assert "--steps" in ladder and "--step-duration" in ladder and "--batch" in ladder
     pool = _help(capsys, "chaos_pool_exhaustion")
     assert "--breaker, --no-breaker" in pool and "--pool-size" in pool
 

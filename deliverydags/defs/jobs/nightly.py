@@ -11,6 +11,8 @@ nightly_soak_job = dg.define_asset_job(
     # Every delivery scenario; the review runs in the same run, after the soak: its
     # blocking checks stop it.
     selection=dg.AssetSelection.groups(DELIVERY) | dg.AssetSelection.assets(*NIGHTLY_REVIEW),
+    # One load at a time: two scenarios under load at once would measure each other.
+    executor_def=dg.multiprocess_executor.configured({"max_concurrent": 1}),
     description="Tonight's message soak (500 msg/s for 30 min by default).",
 )
 
