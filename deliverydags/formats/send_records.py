@@ -7,6 +7,7 @@ first line wins."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                     send_class=rec["class"],
                     status=int(rec.get("status") or 0),
                     variant=rec.get("variant") or "",
-                    intended_ms=None if intended is None else float(intended),
+                    intended_ms=_time(intended),
                     digest=rec.get("digest"),
                     tenant=rec.get("tenant"),
                 )
@@ -69,3 +70,11 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                 continue
             seen.add(out.id)
             yield out
+
+
+def _time(value: object) -> float | None:
+    """A send time in ms, or None (like the ledger, a field it cannot read is no time)."""
+    if type(value) not in (int, float):
+        return None
+    ms = float(value)  # type: ignore[arg-type]
+    return ms if math.isfinite(ms) else None

@@ -39,7 +39,9 @@ def test_reader_keeps_v1_1_fields_and_skips_resends(tmp_path) -> None:
         + _line(id="a", resend="same", **{"class": "accepted"})  # a repeat: no message
         + _line(id="b", resend="changed", **{"class": "rejected", "status": 409})
         + _line(id="b", **{"class": "accepted"})
+        + _line(id="c", intended_ms="soon", **{"class": "accepted"})  # no time, a message
     )
-    a, b = read_sends(tmp_path)
+    a, b, c = read_sends(tmp_path)
+    assert (c.id, c.intended_ms) == ("c", None)
     assert (a.id, a.intended_ms, a.digest, a.tenant) == ("a", 0.5, "ab", "t1")
     assert (b.id, b.intended_ms, b.digest, b.tenant, b.accepted) == ("b", None, None, None, True)
