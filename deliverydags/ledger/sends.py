@@ -281,9 +281,9 @@ def finish_sends(raw: SendLines, keep_sent_ms: bool) -> Sends:
         if column is None:
             continue
         setattr(extra, name, column)
-        in_messages = column if lines is None else column.take(pa.array(lines, pa.int64()))
-        setattr(extra, f"{name}s", in_messages.null_count < len(in_messages))
-        del in_messages
+        has = pick(np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), bool))
+        setattr(extra, f"{name}s", bool(has.any()))  # some message has one
+        del has
     return Sends(
         ids=raw.ids,
         id_prefix=raw.id_prefix,
