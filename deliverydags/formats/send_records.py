@@ -72,6 +72,34 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
             yield out
 
 
+@dataclass(frozen=True)
+class ResendRecord:
+    """A repeat sent on purpose (contract v1.1): ``kind`` "same" (the identical body) or
+    "changed" (another body), and the HTTP status it got."""
+
+    id: str
+    kind: str
+    status: int
+
+
+def read_resends(run_dir: Path) -> Iterator[ResendRecord]:
+    """The run's resend lines, in line order (the repeats ``read_sends`` leaves out)."""
+    path = Path(run_dir) / SENDS_FILE
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for line in f:
+            if not line.startswith(PREFIX):
+                continue
+            try:
+                rec = orjson.loads(line)
+                if rec.get("dd") != SENDS_FORMAT_VERSION or rec.get("resend") in (None, ""):
+                    continue
+                yield ResendRecord(rec["id"], str(rec["resend"]), int(rec.get("status") or 0))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+
+
 def _time(value: object) -> float | None:
     """A send time in ms, or None (like the ledger, a field it cannot read is no time)."""
     if type(value) not in (int, float):

@@ -80,6 +80,9 @@ class RunResult:
     def with_sections(self, **more: Any) -> RunResult:
         return replace(self, sections={**self.sections, **more})
 
+    def with_checks(self, *more: Check) -> RunResult:
+        return replace(self, checks=(*self.checks, *more))
+
     def check(self, name: str) -> Check | None:
         """The check of that name; a hook's comes later and wins a clash."""
         found = [c for c in self.checks if c.name == name]

@@ -103,8 +103,9 @@ class Scenario:
     # (the asset always does; the CLI when DELIVERYDAGS_PROMETHEUS_URL is set).
     prometheus: Literal["unused", "optional", "required"] = "unused"
     cli_required: tuple[str, ...] = ()  # knobs the command line must be given
-    # The scenario's own figures, as result sections by name (e.g. "chaos").
-    finish: Callable[[RunResult, Any], dict[str, Any]] | None = None
+    # The scenario's own figures and checks from the run's result and files
+    # (``with_sections``, ``with_checks``), e.g. chaos_memory's "chaos" section.
+    finish: Callable[[RunResult, Any, Environment], RunResult] | None = None
 
     @property
     def check_names(self) -> list[str]:
@@ -172,7 +173,7 @@ def run_scenario(
     if script is not None and script != scenario.name:  # the k6 script that carried the load
         result = result.with_sections(script=script)
     if scenario.finish:
-        result = result.with_sections(**scenario.finish(result, config))
+        result = scenario.finish(result, config, env)
     result = replace(result, status=scenario.verdict(result))
     result_json = orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2)
     (env.run_dir / "result.json").write_bytes(result_json)

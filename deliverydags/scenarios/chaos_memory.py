@@ -56,8 +56,9 @@ def _setup(config: ChaosMemoryConfig, env: Environment, stack: ExitStack):
     return settings, [hook]
 
 
-def _finish(result: RunResult, config: ChaosMemoryConfig) -> dict:
-    return {"chaos": chaos_figures(result.to_json(), config.leak_bytes, config.warmup_fraction)}
+def _finish(result: RunResult, config: ChaosMemoryConfig, env: Environment) -> RunResult:
+    figures = chaos_figures(result.to_json(), config.leak_bytes, config.warmup_fraction)
+    return result.with_sections(chaos=figures)
 
 
 SCENARIO = Scenario(

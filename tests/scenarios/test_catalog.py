@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 EXPECTED = {
     "message_soak": DELIVERY,
     "throughput_ladder": DELIVERY,
+    "idempotency": DELIVERY,
     "chaos_consumer_kill": CHAOS,
     "chaos_memory": CHAOS,
     "chaos_pool_exhaustion": CHAOS,
