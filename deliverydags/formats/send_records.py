@@ -31,6 +31,7 @@ class SendRecord:
     intended_ms: float | None = None  # contract v1.1, None when the line has none
     digest: str | None = None
     tenant: str | None = None
+    bytes: int | None = None  # the payload's encoded size, when the script records it
 
     @property
     def accepted(self) -> bool:
@@ -65,6 +66,7 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                     intended_ms=_time(intended),
                     digest=rec.get("digest"),
                     tenant=rec.get("tenant"),
+                    bytes=rec.get("bytes"),
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue

@@ -54,6 +54,12 @@ export const options = {
 const targetUrl = (__ENV.DD_TARGET_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const timeout = `${Number(__ENV.DD_REQUEST_TIMEOUT_S || 10)}s`;
 const filler = 'x'.repeat(payloadBytes);
+// DD_PAYLOAD_MIX (with DD_INTEGRITY=on): sizes in bytes, e.g. "1024,16384,65536", taken
+// in turn by seq; each send line records the size it sent ("bytes").
+const payloadMix = (__ENV.DD_PAYLOAD_MIX || '').split(',').filter((x) => x.trim()).map(Number);
+if (payloadMix.some((n) => !(n >= 2 && n <= 65536))) {
+  throw new Error(`DD_PAYLOAD_MIX sizes must be 2 to 65536 bytes, not ${__ENV.DD_PAYLOAD_MIX}`);
+}
 const acct = new Accounting();
 const paramsByToken = {};
 
@@ -76,7 +82,9 @@ function message(msg) {
     id: msg.id,
     stream: msg.stream,
     seq: msg.seq,
-    payload: integrity ? acct.payload(msg, payloadBytes) : { text: filler, variant: msg.variant },
+    payload: integrity
+      ? acct.payload(msg, payloadMix.length ? payloadMix[msg.seq % payloadMix.length] : payloadBytes)
+      : { text: filler, variant: msg.variant },
     callback_url: msg.callback_url,
     ...(msg.tenant !== undefined ? { tenant: msg.tenant } : {}),
   };

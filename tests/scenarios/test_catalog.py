@@ -22,6 +22,7 @@ EXPECTED = {
     "message_soak": DELIVERY,
     "throughput_ladder": DELIVERY,
     "idempotency": DELIVERY,
+    "payload_integrity": DELIVERY,
     "chaos_consumer_kill": CHAOS,
     "chaos_memory": CHAOS,
     "chaos_pool_exhaustion": CHAOS,

@@ -187,6 +187,7 @@ export class Accounting {
     const head = `${msg.id}.`;
     const text = head.length >= size ? head.slice(0, size) : head + 'x'.repeat(size - head.length);
     msg.digest = crypto.sha256(text, 'hex');
+    msg.bytes = text.length + 2; // encoded: the JSON string's quotes
     return text;
   }
 
@@ -228,6 +229,7 @@ export class Accounting {
     }
     if (msg.digest !== undefined) line.digest = msg.digest;
     if (msg.tenant !== undefined) line.tenant = msg.tenant;
+    if (msg.bytes !== undefined) line.bytes = msg.bytes;
     if (resend) line.resend = resend;
     console.log(JSON.stringify(line));
   }
