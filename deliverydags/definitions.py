@@ -33,6 +33,7 @@ def _target() -> DeliveryTargetResource:
             url=_env(config.TARGET_URL),
             token=_env(config.TARGET_TOKEN),
             callback_secret=_env(config.CALLBACK_SECRET),
+            tenant_tokens=_env(config.TENANT_TOKENS),
             collector_addr=_env(config.COLLECTOR_ADDR),
             collector_url=_env(config.COLLECTOR_URL),
             redis_url=_env(config.REDIS_URL),

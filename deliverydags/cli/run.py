@@ -146,7 +146,11 @@ def run(args: argparse.Namespace) -> int:
         log=log,
         prometheus=_prometheus(scenario, run_dir, run_id),
     )
-    creds = Secrets(config.env(config.TARGET_TOKEN), config.env(config.CALLBACK_SECRET))
+    creds = Secrets(
+        config.env(config.TARGET_TOKEN),
+        config.env(config.CALLBACK_SECRET),
+        config.env(config.TENANT_TOKENS),
+    )
     result = run_scenario(scenario, knobs, env, creds)
     doc = result.to_json()
     if args.json:

@@ -32,6 +32,7 @@ class SendRecord:
     digest: str | None = None
     tenant: str | None = None
     bytes: int | None = None  # the payload's encoded size, when the script records it
+    cross_tenant: bool = False  # sent with another tenant's token on purpose (v1.1)
 
     @property
     def accepted(self) -> bool:
@@ -67,6 +68,7 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                     digest=rec.get("digest"),
                     tenant=rec.get("tenant"),
                     bytes=rec.get("bytes"),
+                    cross_tenant=rec.get("cross_tenant") is True,
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue

@@ -99,12 +99,30 @@ function maybeResend(msg, body) {
   acct.resend(msg, kind, () => http.post(`${targetUrl}/v1/messages`, text, params(msg, false)));
 }
 
+// DD_CROSS_TENANT_SHARE (with DD_TENANTS, single sends): this share of messages goes out
+// with another tenant's token, on purpose; each must be answered 403 (its send line says
+// "cross_tenant": true).
+const crossShare = Number(__ENV.DD_CROSS_TENANT_SHARE || 0);
+
+function crossParams(msg) {
+  if (!(crossShare > 0) || acct.tenants.length < 2 || Math.random() >= crossShare) return null;
+  const others = acct.tenants.filter((t) => t.name !== msg.tenant);
+  msg.cross_tenant = true;
+  const token = others[msg.seq % others.length].token;
+  return {
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    timeout: timeout,
+    responseType: 'none',
+  };
+}
+
 export default function () {
   if (batch === 1) {
     const msg = acct.next();
     const body = message(msg);
+    const request = crossParams(msg) || params(msg, false);
     const res = acct.send(msg, () =>
-      http.post(`${targetUrl}/v1/messages`, JSON.stringify(body), params(msg, false)),
+      http.post(`${targetUrl}/v1/messages`, JSON.stringify(body), request),
     );
     if (res.status === 202) maybeResend(msg, body);
     return;

@@ -51,6 +51,8 @@ class HarnessError(SetupError):
 class Secrets:
     target_token: str | None
     callback_secret: str | None
+    # "tenant:token,..." (contract v1.1 tenants), for the runs of a scenario with tenants.
+    tenant_tokens: str | None = None
 
 
 def new_run_id() -> str:
@@ -281,22 +283,29 @@ def check_target(url: str, timeout_s: float = 5.0) -> str:
 def _complete_secrets(settings: RunSettings, creds: Secrets) -> Secrets:
     """The reference target gets fresh per-run secrets when none are configured; a
     user's service must be given the ones it was set up with."""
+    tenants = creds.tenant_tokens if settings.tenants else None
     if settings.target_url is None:
+        if settings.tenants and not tenants:
+            tenants = ",".join(
+                f"tenant-{i}:{secrets.token_urlsafe(24)}" for i in range(1, settings.tenants + 1)
+            )
         return Secrets(
             creds.target_token or secrets.token_urlsafe(24),
             creds.callback_secret or secrets.token_urlsafe(24),
+            tenants,
         )
     missing = [
         name
         for name, value in (
             (config.TARGET_TOKEN, creds.target_token),
             (config.CALLBACK_SECRET, creds.callback_secret),
+            (config.TENANT_TOKENS, tenants if settings.tenants else "not needed"),
         )
         if not value
     ]
     if missing:
         raise ConfigError(f"set {' and '.join(missing)} for the target at {settings.target_url}")
-    return creds
+    return Secrets(creds.target_token, creds.callback_secret, tenants)
 
 
 # Each child gets only its own secrets (procs.child_env adds the allowlisted rest).
@@ -309,6 +318,8 @@ def _target_env(creds: Secrets, target_args: Sequence[str]) -> dict[str, str]:
         config.TARGET_TOKEN: creds.target_token or "",
         config.CALLBACK_SECRET: creds.callback_secret or "",
     }
+    if creds.tenant_tokens:
+        env[config.TENANT_TOKENS] = creds.tenant_tokens
     password = os.environ.get("PGPASSWORD")
     if password is not None and any(a.startswith("--postgres-dsn") for a in target_args):
         env["PGPASSWORD"] = password
@@ -333,6 +344,8 @@ def _k6_env(
         DD_VARIANTS=s.variants,
     )
     env.update(dict(s.k6_env))
+    if creds.tenant_tokens:  # k6 sends as each tenant, with its token
+        env["DD_TENANTS"] = creds.tenant_tokens
     return env
 
 

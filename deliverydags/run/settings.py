@@ -48,6 +48,9 @@ class RunSettings:
     gates: Gates = field(default_factory=Gates)
     # The scenario's own k6 options (e.g. DD_BATCH), as (name, value) pairs.
     k6_env: tuple[tuple[str, str], ...] = ()
+    # Contract v1.1 tenants: how many the reference target gets when none are configured
+    # (DELIVERYDAGS_TENANT_TOKENS); 0: a run without tenants.
+    tenants: int = 0
 
     def script_path(self) -> Path:
         """A scenario name under k6/ (or DELIVERYDAGS_K6_DIR), or a path to a .js file."""

@@ -23,6 +23,7 @@ EXPECTED = {
     "throughput_ladder": DELIVERY,
     "idempotency": DELIVERY,
     "payload_integrity": DELIVERY,
+    "tenant_isolation": DELIVERY,
     "chaos_consumer_kill": CHAOS,
     "chaos_memory": CHAOS,
     "chaos_pool_exhaustion": CHAOS,

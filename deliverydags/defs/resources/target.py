@@ -12,9 +12,10 @@ class DeliveryTargetResource(dg.ConfigurableResource):
     url: str | None = None
     token: str | None = None
     callback_secret: str | None = None
+    tenant_tokens: str | None = None  # "tenant:token,...", for tenant_isolation
     collector_addr: str = DEFAULT_COLLECTOR_ADDR
     collector_url: str | None = None
     redis_url: str | None = None
 
     def secrets(self) -> Secrets:
-        return Secrets(self.token, self.callback_secret)
+        return Secrets(self.token, self.callback_secret, self.tenant_tokens)

@@ -13,7 +13,7 @@
 //   }
 //
 // Contract v1.1 (each optional; without them the send lines are the v1 lines):
-//   - send delay: in a constant-arrival-rate scenario every message carries
+//   - send delay: in an arrival-rate scenario (constant or ramping) every message carries
 //     `intended_ms`, the time k6's schedule meant its iteration to start (see intendedMs);
 //   - batch send: acct.sendBatch(msgs, request) classifies each message of one
 //     POST /v1/messages:batch by its own status in the 200 answer;
@@ -85,6 +85,52 @@ export function durationMs(value) {
   return used === text.length && used > 0 ? total : NaN;
 }
 
+// The schedule of an arrival-rate scenario's options: iteration k (iterationInTest) ->
+// ms after the scenario's start, as k6 computes its start (lib/executor:
+// constant_arrival_rate.go, k * timeUnit / rate; ramping_arrival_rate.go's cal(), where
+// iteration k starts when the area under the rate curve reaches k + 1). null for other
+// executors, and for an iteration past the last stage.
+export function arrivalSchedule(sc) {
+  if (!sc) return null;
+  const unit = durationMs(sc.timeUnit || '1s');
+  if (!(Number.isFinite(unit) && unit > 0)) return null;
+  if (sc.executor === 'constant-arrival-rate') {
+    const rate = Number(sc.rate);
+    return rate > 0 ? (k) => (k * unit) / rate : null;
+  }
+  if (sc.executor !== 'ramping-arrival-rate') return null;
+  const stages = (sc.stages || []).map((st) => ({
+    to: Number(st.target || 0) / unit,
+    dur: durationMs(st.duration),
+  }));
+  if (stages.some((st) => !Number.isFinite(st.to) || !Number.isFinite(st.dur))) return null;
+  const startRate = Number(sc.startRate || 0) / unit;
+  return (k) => {
+    const i = k + 1;
+    let from = startRate;
+    let doneSoFar = 0;
+    let endCount = 0;
+    let stageStart = 0;
+    for (const { to, dur } of stages) {
+      if (from !== to) {
+        endCount += dur * ((to - from) / 2 + from);
+        if (i <= endCount) {
+          const area = dur * (from * from * dur + 2 * (i - doneSoFar) * (to - from));
+          const root = Math.sqrt(Math.max(0, area));
+          return stageStart + (from * dur - root) / (from - to);
+        }
+      } else {
+        endCount += dur * to;
+        if (i <= endCount) return stageStart + (i - doneSoFar) / to;
+      }
+      doneSoFar = endCount;
+      from = to;
+      stageStart += dur;
+    }
+    return null;
+  };
+}
+
 function statusOf(res) {
   return res && typeof res.status === 'number' ? res.status : 0;
 }
@@ -105,7 +151,7 @@ export class Accounting {
     this.accepted = opts.accepted || ((res) => res.status === 202);
     this.seq = 0;
     this.clockBase = null;
-    this.periods = {}; // per scenario: ms between scheduled iterations, null if none
+    this.schedules = {}; // per scenario: iteration -> ms after its start, null if none
   }
 
   // Wall-clock milliseconds with a sub-millisecond fraction. Date.now() has whole
@@ -121,25 +167,18 @@ export class Accounting {
   }
 
   // When the schedule meant this iteration to start (Unix ms), or null when the scenario
-  // has no schedule of its own (only constant-arrival-rate is read). k6 starts iteration
-  // i of a constant-arrival-rate scenario at its startTime + i * timeUnit / rate; it
+  // has no schedule of its own (an arrival-rate executor's: see arrivalSchedule). k6
   // numbers (exec.scenario.iterationInTest) only the iterations it runs, so after a
   // dropped one every later message counts the drop in its delay: the harness fell
   // behind the schedule. startTime has whole ms (delays may read up to 1 ms long).
   intendedMs() {
     const name = exec.scenario.name;
-    if (!(name in this.periods)) {
-      let period = null;
-      const sc = ((exec.test.options || {}).scenarios || {})[name];
-      if (sc && sc.executor === 'constant-arrival-rate' && Number(sc.rate) > 0) {
-        const unit = durationMs(sc.timeUnit || '1s');
-        if (Number.isFinite(unit) && unit > 0) period = unit / Number(sc.rate);
-      }
-      this.periods[name] = period;
+    if (!(name in this.schedules)) {
+      this.schedules[name] = arrivalSchedule(((exec.test.options || {}).scenarios || {})[name]);
     }
-    const period = this.periods[name];
-    if (period === null) return null;
-    return exec.scenario.startTime + exec.scenario.iterationInTest * period;
+    const at = this.schedules[name];
+    const offset = at === null ? null : at(exec.scenario.iterationInTest);
+    return offset === null ? null : exec.scenario.startTime + offset;
   }
 
   // The next message of this VU's stream: a VU sends one message at a time, so
@@ -230,6 +269,7 @@ export class Accounting {
     if (msg.digest !== undefined) line.digest = msg.digest;
     if (msg.tenant !== undefined) line.tenant = msg.tenant;
     if (msg.bytes !== undefined) line.bytes = msg.bytes;
+    if (msg.cross_tenant) line.cross_tenant = true;
     if (resend) line.resend = resend;
     console.log(JSON.stringify(line));
   }
