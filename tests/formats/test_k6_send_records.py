@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import subprocess
 import threading
@@ -317,3 +318,61 @@ def test_integrity_tenants_and_resends_end_to_end(tmp_path: Path, target: FakeTa
     repeats = [e for e in target.log if e.get("batch") is False]
     assert c["resent"] == len(repeats)
     assert c["conflicts"] == sum(1 for e in repeats if e["answer"] == 409)
+
+
+RAMP_SCRIPT = """
+import http from 'k6/http';
+import { Accounting } from '%s';
+export const options = {
+  scenarios: {
+    ramp: {
+      executor: 'ramping-arrival-rate', startRate: 10, timeUnit: '1s',
+      preAllocatedVUs: 5, maxVUs: 10,
+      stages: [{ target: 40, duration: '1s' }, { target: 40, duration: '500ms' },
+               { target: 0, duration: '1s' }],
+    },
+  },
+};
+const acct = new Accounting();
+export default function () {
+  const msg = acct.next();
+  acct.send(msg, () => http.post(`${__ENV.DD_TARGET_URL}/v1/messages`,
+    JSON.stringify({ ...msg, payload: 'p' }), { headers: { Authorization: 'Bearer tA' } }));
+}
+"""
+
+
+def test_ramping_arrival_rate_intended_times(tmp_path: Path, target: FakeTarget) -> None:
+    lib = SCRIPT.parent / "lib" / "deliverydags.js"
+    script = tmp_path / "ramp.js"
+    script.write_text(RAMP_SCRIPT % lib)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "K6_NO_USAGE_REPORT": "true"}
+    argv = [find_k6(), "run", "-q", "--address=", "--log-format=raw", "--no-color"]
+    argv += [f"--console-output={tmp_path / 'sends.ndjson'}", str(script)]
+    env["DD_TARGET_URL"] = target.url
+    proc = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "sends.ndjson").read_text().splitlines()
+        if line.startswith('{"dd":')
+    ]
+    # the area under 10 -> 40/s over 1 s, 40/s for 0.5 s, 40 -> 0/s over 1 s: 25 + 20 + 20
+    assert 63 <= len(lines) <= 65
+
+    # Iteration k starts when the area under the rate reaches k + 1 (k6's own schedule,
+    # computed here from the stages): on time, a fixed offset from the intended times.
+    def area_ms(k: int) -> float:
+        i = k + 1
+        if i <= 25:  # 10 + 30 t per s: 10 t + 15 t^2 = i
+            return 1000 * (-10 + math.sqrt(100 + 60 * i)) / 30
+        if i <= 45:
+            return 1000 + (i - 25) * 25.0
+        j = i - 45  # 40 - 40 t: 40 t - 20 t^2 = j
+        return 1500 + 1000 * (40 - math.sqrt(1600 - 80 * j)) / 40
+
+    by_seq = sorted(lines, key=lambda line: line["intended_ms"])
+    start = by_seq[0]["intended_ms"] - area_ms(0)
+    for k, line in enumerate(by_seq):
+        assert line["intended_ms"] - start == pytest.approx(area_ms(k), abs=1e-3), k  # ulp
+        assert -1.0 <= line["sent_ms"] - line["intended_ms"] < 500.0
