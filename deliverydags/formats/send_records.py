@@ -33,6 +33,8 @@ class SendRecord:
     tenant: str | None = None
     bytes: int | None = None  # the payload's encoded size, when the script records it
     cross_tenant: bool = False  # sent with another tenant's token on purpose (v1.1)
+    answers_429: int = 0  # 429 answers it got, retried ones included
+    no_retry_after: int = 0  # of those, answered without a Retry-After header
 
     @property
     def accepted(self) -> bool:
@@ -69,6 +71,8 @@ def read_sends(run_dir: Path) -> Iterator[SendRecord]:
                     tenant=rec.get("tenant"),
                     bytes=rec.get("bytes"),
                     cross_tenant=rec.get("cross_tenant") is True,
+                    answers_429=int(rec.get("answers_429") or 0),
+                    no_retry_after=int(rec.get("no_retry_after") or 0),
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue

@@ -24,6 +24,7 @@ EXPECTED = {
     "idempotency": DELIVERY,
     "payload_integrity": DELIVERY,
     "tenant_isolation": DELIVERY,
+    "overload": DELIVERY,
     "chaos_consumer_kill": CHAOS,
     "chaos_memory": CHAOS,
     "chaos_pool_exhaustion": CHAOS,

@@ -240,15 +240,22 @@ export class Accounting {
   }
 
   // Call request(), retrying 429 and 503 up to maxTries times in all (honouring
-  // Retry-After, at most maxWaitS each); the last response.
+  // Retry-After, at most maxWaitS each); the last response. this.backpressure: the 429
+  // answers among them, and those without a Retry-After.
   _tries(request, maxTries, maxWaitS) {
+    this.backpressure = { answers: 0, withoutRetryAfter: 0 };
     let res = request();
-    for (let tries = 1; tries < maxTries && (res.status === 429 || res.status === 503); tries++) {
-      const after = Number((res.headers && res.headers['Retry-After']) || 1);
+    for (let tries = 1; ; tries++) {
+      const retryAfter = res.headers && res.headers['Retry-After'];
+      if (res.status === 429) {
+        this.backpressure.answers += 1;
+        if (!retryAfter) this.backpressure.withoutRetryAfter += 1;
+      }
+      if (tries >= maxTries || !(res.status === 429 || res.status === 503)) return res;
+      const after = Number(retryAfter || 1);
       sleep(Math.min(Number.isFinite(after) ? after : 1, maxWaitS));
       res = request();
     }
-    return res;
   }
 
   _record(msg, sentMs, cls, status, resend) {
@@ -270,6 +277,8 @@ export class Accounting {
     if (msg.tenant !== undefined) line.tenant = msg.tenant;
     if (msg.bytes !== undefined) line.bytes = msg.bytes;
     if (msg.cross_tenant) line.cross_tenant = true;
+    if (msg.answers_429) line.answers_429 = msg.answers_429; // 429s before its last answer too
+    if (msg.no_retry_after) line.no_retry_after = msg.no_retry_after;
     if (resend) line.resend = resend;
     console.log(JSON.stringify(line));
   }
@@ -285,6 +294,10 @@ export class Accounting {
     else if (this.accepted(res)) cls = 'accepted';
     ddErrors.add(cls !== 'accepted');
     ddMessages.add(1);
+    if (this.backpressure.answers) msg.answers_429 = this.backpressure.answers;
+    if (this.backpressure.withoutRetryAfter) {
+      msg.no_retry_after = this.backpressure.withoutRetryAfter;
+    }
     this._record(msg, sentMs, cls, res.status);
     return res;
   }
