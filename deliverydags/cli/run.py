@@ -36,9 +36,12 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:
     for name, scenario in catalog().items():
         p = names.add_parser(name, help=scenario.description, description=scenario.description)
         _add_common(p)
-        for field_name, field in scenario.config.model_fields.items():
+        fields = scenario.config.model_fields
+        for field_name, field in fields.items():
             text = description(scenario.config, field_name)
-            _add_knob(p, field_name, field, text, field_name in scenario.cli_required)
+            # A profile stands in for the required knobs: checked in run().
+            required = field_name in scenario.cli_required and "profile" not in fields
+            _add_knob(p, field_name, field, text, required)
 
 
 def script_as_soak(argv: list[str]) -> list[str]:
@@ -95,14 +98,19 @@ def _add_knob(
     default = field.get_default(call_default_factory=True)
     if isinstance(default, list):
         default = ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in default)
-    help_text = f"{text.rstrip('.')} (default {default})" if text else f"default {default}"
+    shown = default if default not in ("", None) else "none"
+    help_text = f"{text.rstrip('.')} (default {shown})" if text else f"default {shown}"
     kind = field.annotation
     help_text = help_text.replace("%", "%%")  # argparse formats help with %
+    metavar = option.lstrip("-").upper().replace("-", "_")
     common = {"dest": KNOB + name, "default": None, "help": help_text, "required": required}
     if kind is bool:
         p.add_argument(option, action=argparse.BooleanOptionalAction, **common)
     elif kind in (int, float, str):
-        p.add_argument(option, type=kind, **common)
+        p.add_argument(option, type=kind, metavar=metavar, **common)
+    elif typing.get_origin(kind) is typing.Literal:
+        choices = [c for c in typing.get_args(kind) if c]
+        p.add_argument(option, choices=choices, **common)
     elif typing.get_origin(kind) is list and typing.get_args(kind) == (str,):
         p.add_argument(option, action="append", metavar="VALUE", **common)
     elif typing.get_origin(kind) is list:
@@ -127,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
         for name in scenario.config.model_fields
         if getattr(args, KNOB + name) is not None
     }
+    missing = [k for k in scenario.cli_required if k not in given and "profile" not in given]
+    if missing and "profile" in scenario.config.model_fields:
+        fields = scenario.config.model_fields
+        flags = ", ".join(flag(k, fields[k]) for k in missing)
+        raise ConfigError(f"the following arguments are required: {flags} (or --profile)")
     try:
         knobs = scenario.config(**given)
     except pydantic.ValidationError as exc:

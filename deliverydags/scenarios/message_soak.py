@@ -9,6 +9,7 @@ the verdict on delivery, a disagreement says the service's metrics (or the harne
 from __future__ import annotations
 
 from contextlib import ExitStack
+from typing import Literal
 
 from pydantic import Field
 
@@ -38,8 +39,22 @@ CHECKS = (
 )
 
 
+# The delivery seed's load profiles: (messages per second, seconds). A profile replaces
+# rate and duration.
+PROFILES = {
+    "soak": (500.0, 1800.0),
+    "1k_per_hour": (1_000 / 3600, 3600.0),
+    "10k_per_hour": (10_000 / 3600, 3600.0),
+    "50k_per_hour": (50_000 / 3600, 3600.0),
+}
+
+
 class SoakConfig(ScenarioConfig):
     """The nightly profile by default (the seed's soak: 500 msg/s for 30 min)."""
+
+    profile: Literal["", "soak", "1k_per_hour", "10k_per_hour", "50k_per_hour"] = Field(
+        "", description="A named load profile instead of rate and duration."
+    )
 
     scenario: str = Field(
         SOAK_SCENARIO,
@@ -69,6 +84,7 @@ class SoakConfig(ScenarioConfig):
 
 
 def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
+    rate, duration_s = PROFILES.get(config.profile, (config.rate, config.duration_s))
     hooks = []
     if env.prometheus is not None:  # stops with the run, however it ends
         hook = stack.enter_context(env.prometheus())
@@ -76,8 +92,8 @@ def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
         hooks.append(hook)
     settings = env.settings(
         scenario=config.scenario,
-        rate=config.rate,
-        duration_s=config.duration_s,
+        rate=rate,
+        duration_s=duration_s,
         deadlines_s=tuple(config.deadlines_s),
         payload_bytes=config.payload_bytes,
         variants=config.variants,

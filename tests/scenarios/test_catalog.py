@@ -124,3 +124,33 @@ def test_a_scenario_added_as_one_module_gets_asset_command_docs_and_job(
     )
     assert proc.returncode == 0, proc.stderr[-2000:]  # --help exits 0
     assert "--step-duration" in proc.stdout and "--rate" in proc.stdout
+
+
+def test_a_load_profile_replaces_rate_and_duration(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from deliverydags.run.scenario import Environment
+    from deliverydags.scenarios.message_soak import SoakConfig
+
+    env = Environment(tmp_path, "r", None, "127.0.0.1:0", None, None, None, print)
+    soak = get("message_soak")
+    for profile, (rate, seconds) in {
+        "1k_per_hour": (1000 / 3600, 3600.0),
+        "10k_per_hour": (10_000 / 3600, 3600.0),
+        "50k_per_hour": (50_000 / 3600, 3600.0),
+        "soak": (500.0, 1800.0),
+    }.items():
+        with ExitStack() as stack:
+            settings, hooks = soak.setup(SoakConfig(profile=profile, rate=1.0), env, stack)
+        assert (settings.rate, settings.duration_s) == (rate, seconds) and hooks == []
+
+
+def test_the_command_line_takes_a_profile_instead_of_rate_and_duration(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert main(["run", "message_soak", "--duration", "2"]) == 2
+    assert "required: --rate (or --profile)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "message_soak", "--profile", "nope"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
