@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from deliverydags.run.checks import Check
 from deliverydags.run.hooks import HookReport, RunContext, RunHook
 
-from . import compare, memory
+from . import compare, memory, service_gates
 from .errors import PrometheusError
-from .queries import COUNTERS, HISTOGRAM, ServiceMetrics, Window
+from .queries import COUNTERS, HISTOGRAM, ServiceMetrics, Window, duration
 from .server import JOB, PrometheusServer
+from .service_gates import ServiceGate
 
 SCRAPE_WAIT_S = 10.0  # after the load: discovery (~5 s) plus a scrape or two
 K6_TREND_STATS = "p(50),p(95),p(99),max"
@@ -51,6 +53,7 @@ class PrometheusHook(RunHook):
         run_id: str | None = None,
         scrape_interval_s: float = 1.0,
         memory_check: MemoryCheck | None = None,
+        service_gates: Sequence[ServiceGate] = (),
     ) -> None:
         self.server = None if url else PrometheusServer(work_dir, binary, scrape_interval_s)
         self.url = url
@@ -60,6 +63,7 @@ class PrometheusHook(RunHook):
         self.run_id = run_id
         self.interval_s = scrape_interval_s
         self.memory_check = memory_check
+        self.service_gates = tuple(service_gates)
         self.error: str | None = None
         self.metrics: ServiceMetrics | None = None
         self._direct_start: dict[str, float] | None = None
@@ -155,13 +159,30 @@ class PrometheusHook(RunHook):
                 load_end_s = (ctx.load_ended_ns or 0) / 1e9
                 data["memory"], gate = self._memory(Window(start_s, load_end_s))
                 gates.append(gate)
+            gates += self._service_gates(window)
         except PrometheusError as exc:
             ctx.log(f"prometheus: {exc}")
             data["error"] = str(exc)
             gates.append(_failed("service_metrics_agree", str(exc), compare.TOLERANCE))
             if self.memory_check is not None:
                 gates.append(_failed("memory_growth", str(exc), self.memory_check.limit))
+            if self.service_gates:
+                failed = [g.check(None) for g in self.service_gates]
+                gates += [_failed(c.name, str(exc), c.limit) for c in failed]
+                gates.append(_failed(service_gates.SUMMARY, str(exc), "every service gate"))
         return HookReport(data, gates)
+
+    def _service_gates(self, window: Window) -> list[dict]:
+        """The user's PromQL gates over the run's window, and their summary."""
+        if not self.service_gates:
+            return []
+        assert self.metrics is not None
+        span = duration(window.end_s - window.start_s)
+        checks = [
+            g.check(self.metrics.scalar(g.promql(self.selector, span), window.end_s))
+            for g in self.service_gates
+        ]
+        return [c.to_json() for c in (*checks, service_gates.summary(checks))]
 
     # -- queries ------------------------------------------------------------------------
     def _slis(self, window: Window) -> dict:

@@ -60,7 +60,7 @@ class ServiceMetrics:
                 promql,
                 start_time=datetime.fromtimestamp(window.start_s, UTC),
                 end_time=datetime.fromtimestamp(window.end_s, UTC),
-                step=_duration(step_s),
+                step=duration(step_s),
                 timeout=QUERY_TIMEOUT_S,
             )
         except Exception as exc:
@@ -80,7 +80,7 @@ class ServiceMetrics:
     def counters_at(self, at_s: float, lookback_s: float) -> dict[str, float] | None:
         """Counter values (and latency buckets as ``le:<bound>``) at ``at_s`` from the
         newest sample no older than ``lookback_s``; None when there is none."""
-        span = _duration(lookback_s)
+        span = duration(lookback_s)
         up = self.scalar(f"max(last_over_time({self._sel('up')}[{span}]))", at_s)
         if not up:
             return None
@@ -93,7 +93,7 @@ class ServiceMetrics:
         return out
 
     def max_over(self, metric: str, window: Window) -> float | None:
-        span = _duration(window.end_s - window.start_s)
+        span = duration(window.end_s - window.start_s)
         return self.scalar(f"max(max_over_time({self._sel(metric)}[{span}]))", window.end_s)
 
     def last(self, metric: str, at_s: float) -> float | None:
@@ -124,7 +124,7 @@ class ServiceMetrics:
         return self.scalar(f"sum(last_over_time({sel}[5m]))", at_s)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """A PromQL duration (integer units only in Prometheus 2.x)."""
     return f"{max(int(seconds * 1000), 1)}ms"
 

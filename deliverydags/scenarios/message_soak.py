@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import Field
 
 from deliverydags.config import DEFAULT_DEADLINES_S, SOAK_SCENARIO
+from deliverydags.prometheus.service_gates import ServiceGate
 from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
-from deliverydags.run.settings import Gates
+from deliverydags.run.settings import ConfigError, Gates
 
 CHECKS = (
     CheckSpec("messages_sent", "The scenario sent at least one message."),
@@ -36,7 +37,15 @@ CHECKS = (
         "the ledger (delivered, failed, p95 latency) within the stated tolerance.",
         blocking=False,  # a Prometheus outage says nothing about delivery
     ),
+    CheckSpec(
+        "service_gates",
+        "Every gate on the service's own metrics (service_gates: PromQL over the run's "
+        "window) held; by default the DLQ stayed empty.",
+        blocking=False,
+    ),
 )
+# The seed's: the dead-letter queue stays empty. A user adds their own beside it.
+DLQ_EMPTY = "dlq_empty: max(max_over_time(dlq_depth{target}[{window}])) == 0"
 
 
 # The delivery seed's load profiles: (messages per second, seconds). A profile replaces
@@ -81,13 +90,22 @@ class SoakConfig(ScenarioConfig):
     max_duplicate_rate: float = Field(0.001, description="Duplicates over accepted messages.")
     p50_warn_ms: float = Field(50.0, description="p50 latency above this is a warning.")
     p99_warn_ms: float = Field(500.0, description="p99 latency above this is a warning.")
+    service_gates: list[str] = Field(
+        default_factory=lambda: [DLQ_EMPTY],
+        description="Gates on the service's metrics, 'NAME: PROMQL OP LIMIT' ({target}: "
+        "its series selector, {window}: the run's window).",
+    )
 
 
 def _setup(config: SoakConfig, env: Environment, stack: ExitStack):
     rate, duration_s = PROFILES.get(config.profile, (config.rate, config.duration_s))
+    try:
+        gates = tuple(ServiceGate.parse(line) for line in config.service_gates)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     hooks = []
     if env.prometheus is not None:  # stops with the run, however it ends
-        hook = stack.enter_context(env.prometheus())
+        hook = stack.enter_context(env.prometheus(service_gates=gates))
         env.log(f"service metrics: {hook.describe}")
         hooks.append(hook)
     settings = env.settings(

@@ -25,7 +25,7 @@ def test_message_soak_is_daily_partitioned_pooled_and_checked() -> None:
     assert soak.partitions_def.timezone == "UTC"
     assert soak.node_def.pool == "load_test"
     checks = {key.name for key in soak.check_keys}
-    assert checks == {*SOAK_GATES, *SOAK_WARNINGS, "service_metrics_agree"}
+    assert checks == {*SOAK_GATES, *SOAK_WARNINGS, "service_metrics_agree", "service_gates"}
     # The ledger's checks block; the service's metrics agreeing with them does not, nor
     # do the latency warnings.
     blocking = {spec.name: spec.blocking for spec in soak.check_specs}
@@ -33,6 +33,7 @@ def test_message_soak_is_daily_partitioned_pooled_and_checked() -> None:
         **dict.fromkeys(SOAK_GATES, True),
         **dict.fromkeys(SOAK_WARNINGS, False),
         "service_metrics_agree": False,
+        "service_gates": False,
     }
 
 

@@ -51,6 +51,7 @@ def test_embedded_partition_counts_every_message_and_passes_its_checks(tmp_path:
     assert _checks(result) == {
         **dict.fromkeys((*SOAK_GATES, *SOAK_WARNINGS), True),
         "service_metrics_agree": True,
+        "service_gates": True,  # the DLQ stayed empty
     }
     stored = ResultsStore(tmp_path / "data" / "results.duckdb").load(NIGHT)
     assert stored is not None and stored["run_id"] == meta["run_id"]

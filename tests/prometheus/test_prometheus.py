@@ -117,9 +117,11 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _soak(tmp_path: Path, prometheus: PrometheusResource) -> dg.ExecuteInProcessResult:
+def _soak(
+    tmp_path: Path, prometheus: PrometheusResource, **more: object
+) -> dg.ExecuteInProcessResult:
     resources = {**soak_resources(tmp_path), "prometheus": prometheus}
-    config = {"rate": 40.0, "duration_s": 4.0, "deadlines_s": [2.0, 4.0, 6.0]}
+    config = {"rate": 40.0, "duration_s": 4.0, "deadlines_s": [2.0, 4.0, 6.0], **more}
     return dg.materialize(
         [message_soak],
         partition_key=NIGHT,
@@ -166,3 +168,22 @@ def test_missing_prometheus_binary_says_how_to_install_it(tmp_path: Path) -> Non
     assert not check.passed
     assert "install it with scripts/install_prometheus.sh" in check.metadata["observed"].value
     assert result.success
+
+
+def test_users_promql_gates_are_evaluated_over_the_run(tmp_path: Path) -> None:
+    gates = [
+        "dlq_empty: max(max_over_time(dlq_depth{target}[{window}])) == 0",
+        "delivered_some: max(max_over_time(delivered_total{target}[{window}])) > 10",
+        "impossible: max(up{target}) > 1",  # up is 1: this one must fail
+    ]
+    result = _soak(tmp_path, PrometheusResource(), service_gates=gates)
+    assert result.success  # not blocking: the ledger is the verdict on delivery
+    check = _checks(result)["service_gates"]
+    assert not check.passed
+    observed = check.metadata["observed"].value
+    assert observed["dlq_empty"] == 0 and observed["delivered_some"] > 10
+    assert observed["impossible"] == 1
+    stored = ResultsStore(tmp_path / "data" / "results.duckdb").load(NIGHT)
+    by_name = {g["name"]: g["passed"] for g in stored["gates"]}
+    assert by_name["service:dlq_empty"] and by_name["service:delivered_some"]
+    assert not by_name["service:impossible"]

@@ -1,6 +1,7 @@
 import dagster as dg
 
 from deliverydags.prometheus import MemoryCheck, PrometheusHook
+from deliverydags.prometheus.service_gates import ServiceGate
 
 
 class PrometheusResource(dg.ConfigurableResource):
@@ -18,7 +19,13 @@ class PrometheusResource(dg.ConfigurableResource):
     remote_write: bool = True
     scrape_interval_s: float = 1.0
 
-    def hook(self, run_dir, run_id: str, memory_check: MemoryCheck | None = None) -> PrometheusHook:
+    def hook(
+        self,
+        run_dir,
+        run_id: str,
+        memory_check: MemoryCheck | None = None,
+        service_gates: tuple[ServiceGate, ...] = (),
+    ) -> PrometheusHook:
         """A hook for one run; enter it (``with``) around run_check."""
         return PrometheusHook(
             run_dir / "prometheus",
@@ -30,4 +37,5 @@ class PrometheusResource(dg.ConfigurableResource):
             run_id=run_id,
             scrape_interval_s=self.scrape_interval_s,
             memory_check=memory_check,
+            service_gates=service_gates,
         )
