@@ -28,6 +28,8 @@ _SHAPE: dict[str, tuple[str, float, float]] = {
     "latency_ms.p99": ("lognormal", 250.0, 0.05),
     "error_rate": ("lognormal", 0.002, 0.05),
     "throughput": ("normal", 500.0, 2.5),
+    "knee": ("normal", 5000.0, 25.0),
+    "linear_scaling": ("normal", 0.98, 0.003),
 }
 
 

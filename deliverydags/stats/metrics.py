@@ -33,6 +33,9 @@ _SPECS = (
     MetricSpec("latency_ms.p99", "lower", "ms"),
     MetricSpec("error_rate", "lower", "ratio"),
     MetricSpec("throughput", "higher", "messages/s"),
+    # The throughput ladder's (None for other scenarios).
+    MetricSpec("knee", "higher", "messages/s"),
+    MetricSpec("linear_scaling", "higher", "ratio"),
 )
 
 METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
@@ -82,7 +85,8 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def extract_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
     """Every metric of ``METRIC_NAMES`` from one run result (contract v1 JSON)."""
     out = {name: _path(result, name) for name in METRIC_NAMES if "." in name}
-    out["delivery_rate"] = _path(result, "delivery_rate")
+    for top in ("delivery_rate", "knee", "linear_scaling"):
+        out[top] = _path(result, top)
     counts = result.get("counts") if isinstance(result.get("counts"), Mapping) else {}
     attempted = _number(counts.get("attempted"))
     rejected = _number(counts.get("rejected"))

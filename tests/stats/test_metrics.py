@@ -69,8 +69,9 @@ def test_undefined_metrics_are_none_not_zero() -> None:
 
 
 def test_directions() -> None:
-    assert better("delivery_rate") == "higher" and better("throughput") == "higher"
-    for name in set(METRIC_NAMES) - {"delivery_rate", "throughput"}:
+    higher = {"delivery_rate", "throughput", "knee", "linear_scaling"}
+    assert all(better(name) == "higher" for name in higher)
+    for name in set(METRIC_NAMES) - higher:
         assert better(name) == "lower"
     with pytest.raises(KeyError):
         better("nope")
@@ -101,3 +102,10 @@ def test_k6_p50_preferred_over_med() -> None:
     summary = {"metrics": {"http_req_duration": {"values": {"med": 2.0, "p(50)": 1.9}}}}
     assert extract_k6_metrics(summary)["latency_ms.p50"] == 1.9
     assert extract_k6_metrics({})["error_rate"] is None
+
+
+def test_the_ladders_knee_and_scaling_are_metrics_of_its_results_only() -> None:
+    ladder = {"counts": {}, "knee": 5000.0, "linear_scaling": 0.97}
+    got = extract_metrics(ladder)
+    assert (got["knee"], got["linear_scaling"]) == (5000.0, 0.97)
+    assert extract_metrics({"counts": {}})["knee"] is None  # a soak has no knee: None, not 0
