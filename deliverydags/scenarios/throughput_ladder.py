@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from deliverydags.run.checks import Check
+from deliverydags.run.contract_parts import require_batch_send
 from deliverydags.run.runner import Secrets, run_check
 from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
 from deliverydags.run.settings import ConfigError, Gates
@@ -113,6 +114,8 @@ def _runs(
         raise ConfigError(f"steps must be rising rates, e.g. 100,500,1000, not {steps}")
     if not 1 <= config.batch <= 500:
         raise ConfigError(f"batch must be 1 to 500 messages per request, not {config.batch}")
+    if config.batch > 1 and env.target_url:
+        require_batch_send(env.target_url, creds.target_token)
     limits = StepLimits(
         config.min_on_time, config.max_p99_ms, config.max_dropped, config.max_send_delay_ms
     )

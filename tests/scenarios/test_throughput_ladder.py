@@ -138,3 +138,31 @@ def test_a_step_that_delivers_late_is_not_sustained_and_fails_the_run(tmp_path) 
     (step,) = result["steps"]  # stops at the first step not sustained
     assert not step["sustained"] and "delivered on time" in step["not_sustained_by"]
     assert result["knee"] is None and result["status"] == "failed"
+
+
+@pytest.mark.integration
+def test_a_service_without_batch_send_is_one_line_at_setup(tmp_path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from tests.conftest import run_cli
+
+    class V1Only(BaseHTTPRequestHandler):  # a contract v1 service: no batch endpoint
+        def do_POST(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), V1Only)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        env = {"DELIVERYDAGS_TARGET_TOKEN": "t", "DELIVERYDAGS_CALLBACK_SECRET": "s"}
+        proc = run_cli(*LADDER, "--batch", "10", "--target-url", url, "--work-dir",
+                       str(tmp_path), env=env)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "has no POST /v1/messages:batch (contract v1.1 batch send" in line
