@@ -103,6 +103,7 @@ class Scenario:
     # (the asset always does; the CLI when DELIVERYDAGS_PROMETHEUS_URL is set).
     prometheus: Literal["unused", "optional", "required"] = "unused"
     cli_required: tuple[str, ...] = ()  # knobs the command line must be given
+    figures: tuple[str, ...] = ()  # its own result sections the UI shows (the ladder's knee)
     # The scenario's own figures and checks from the run's result and files
     # (``with_sections``, ``with_checks``), e.g. chaos_memory's "chaos" section.
     finish: Callable[[RunResult, Any, Environment], RunResult] | None = None

@@ -86,4 +86,5 @@ SCENARIO = Scenario(
     checks=CHECKS,
     setup=_setup,
     finish=_finish,
+    figures=("idempotency",),
 )

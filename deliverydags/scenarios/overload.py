@@ -96,4 +96,5 @@ SCENARIO = Scenario(
     checks=CHECKS,
     setup=_setup,
     finish=_finish,
+    figures=("overload",),
 )

@@ -92,4 +92,5 @@ SCENARIO = Scenario(
     finish=_finish,
     kinds=frozenset({"k6", "prometheus"}),
     prometheus="required",
+    figures=("payload_sizes",),
 )

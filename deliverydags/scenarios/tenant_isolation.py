@@ -88,4 +88,5 @@ SCENARIO = Scenario(
     checks=CHECKS,
     setup=_setup,
     finish=_finish,
+    figures=("tenants",),
 )

@@ -213,4 +213,5 @@ SCENARIO = Scenario(
     config=LadderConfig,
     checks=CHECKS,
     runs=_runs,
+    figures=("knee", "linear_scaling", "steps"),
 )

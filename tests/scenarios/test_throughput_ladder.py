@@ -166,3 +166,26 @@ def test_a_service_without_batch_send_is_one_line_at_setup(tmp_path) -> None:
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert "has no POST /v1/messages:batch (contract v1.1 batch send" in line
+
+
+@pytest.mark.integration
+def test_the_ladder_asset_shows_its_knee_and_checks_in_the_ui(tmp_path) -> None:
+    import dagster as dg
+
+    from deliverydags.defs.assets.catalog import SCENARIO_ASSETS
+    from tests.conftest import soak_resources
+
+    config = {"steps": [20.0, 40.0], "step_duration_s": 3.0, "deadlines_s": [5.0, 10.0]}
+    result = dg.materialize(
+        [SCENARIO_ASSETS["throughput_ladder"]],
+        partition_key="2026-12-01",
+        run_config={"ops": {"throughput_ladder": {"config": config}}},
+        resources=soak_resources(tmp_path),
+        raise_on_error=False,
+    )
+    assert result.success
+    (event,) = result.asset_materializations_for_node("throughput_ladder")
+    meta = {k: v.value for k, v in event.metadata.items()}
+    assert meta["knee"] == 40.0 and [s["rate"] for s in meta["steps"]] == [20.0, 40.0]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"zero_loss": True, "knee": True, "linear_scaling": True}

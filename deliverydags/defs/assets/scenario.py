@@ -129,7 +129,10 @@ def scenario_asset(scenario: Scenario) -> dg.AssetsDefinition:
         results.store.save(night, doc)
         context.log.info("\n" + markdown(doc))
         return dg.MaterializeResult(
-            metadata=run_metadata(result, run_dir),
+            metadata={
+                **run_metadata(result, run_dir),
+                **{k: metadata_value(result.sections.get(k)) for k in scenario.figures},
+            },
             check_results=check_results(
                 result.checks,
                 scenario.check_names,
