@@ -1,10 +1,27 @@
 """The memory fault (scenario ``chaos_memory``, declared in
 :mod:`deliverydags.scenarios.chaos_memory`): the target's own leak
-(``--fault-leak-bytes``) and the chaos figures read from the run's Prometheus memory
-report.
+(``--fault-leak-bytes``), the Prometheus watch of the target's memory (also
+``payload_integrity``'s) and the chaos figures read from its report.
 """
 
 from __future__ import annotations
+
+from contextlib import ExitStack
+
+from deliverydags.prometheus import MemoryCheck
+from deliverydags.run.hooks import RunHook
+from deliverydags.run.scenario import Environment
+
+
+def watch(env: Environment, stack: ExitStack, limit: float, warmup_fraction: float) -> RunHook:
+    """The run's Prometheus with the memory check (growth of the worst target process
+    after the warm-up below ``limit``), stopped with the run; the scenario must declare
+    prometheus="required"."""
+    assert env.prometheus is not None
+    check = MemoryCheck(limit=limit, warmup_fraction=warmup_fraction)
+    hook = stack.enter_context(env.prometheus(memory_check=check))
+    env.log(f"memory from {hook.describe}")
+    return hook
 
 
 def leak_args(leak_bytes: int) -> list[str]:

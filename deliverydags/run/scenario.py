@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from deliverydags.run.hooks import RunHook
 from deliverydags.run.result import RunResult
@@ -31,6 +31,33 @@ class ScenarioConfig(BaseModel):
     trailing ``_s`` is the unit; ``Field(json_schema_extra={"flag": "--x"})`` renames)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class LoadConfig(ScenarioConfig):
+    """The knobs of one steady load; a scenario subclasses it to change defaults or add
+    its own."""
+
+    rate: float = Field(50.0, description="Messages per second.")
+    duration_s: float = Field(30.0, description="Seconds of load.")
+    deadlines_s: list[float] = Field(
+        default_factory=lambda: [10.0, 30.0, 60.0],
+        description="Receipt deadlines in seconds, increasing.",
+    )
+    payload_bytes: int = Field(256, description="Bytes of payload per message.")
+    target_args: list[str] = Field(
+        default_factory=list, description="Reference target only: extra flags."
+    )
+
+    def settings(self, env: Environment, **more: Any) -> RunSettings:
+        """The run's settings for ``env``: these knobs, then ``more`` (which win)."""
+        load = {
+            "rate": self.rate,
+            "duration_s": self.duration_s,
+            "deadlines_s": tuple(self.deadlines_s),
+            "payload_bytes": self.payload_bytes,
+            "target_args": tuple(self.target_args),
+        }
+        return env.settings(**{**load, **more})
 
 
 @dataclass(frozen=True)

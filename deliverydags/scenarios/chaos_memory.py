@@ -11,8 +11,7 @@ from contextlib import ExitStack
 
 from pydantic import Field
 
-from deliverydags.chaos.memory import chaos_figures, leak_args
-from deliverydags.prometheus import MemoryCheck
+from deliverydags.chaos.memory import chaos_figures, leak_args, watch
 from deliverydags.run.result import RunResult
 from deliverydags.run.scenario import CHAOS, CheckSpec, Environment, Scenario, ScenarioConfig
 from deliverydags.run.settings import Gates
@@ -42,10 +41,7 @@ class ChaosMemoryConfig(ScenarioConfig):
 
 
 def _setup(config: ChaosMemoryConfig, env: Environment, stack: ExitStack):
-    assert env.prometheus is not None  # prometheus="required"
-    check = MemoryCheck(limit=config.max_growth, warmup_fraction=config.warmup_fraction)
-    hook = stack.enter_context(env.prometheus(memory_check=check))
-    env.log(f"memory from {hook.describe}")
+    hook = watch(env, stack, config.max_growth, config.warmup_fraction)
     settings = env.settings(
         rate=config.rate,
         duration_s=config.duration_s,

@@ -15,7 +15,7 @@ from pydantic import Field
 from deliverydags.formats.send_records import read_resends
 from deliverydags.run.checks import Check
 from deliverydags.run.result import RunResult
-from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
+from deliverydags.run.scenario import CheckSpec, Environment, LoadConfig, Scenario
 from deliverydags.run.settings import ConfigError, Gates
 
 CHECKS = (
@@ -26,16 +26,9 @@ CHECKS = (
 )
 
 
-class IdempotencyConfig(ScenarioConfig):
-    rate: float = Field(50.0, description="Messages per second.")
-    duration_s: float = Field(30.0, description="Seconds of load.")
+class IdempotencyConfig(LoadConfig):
     resend_share: float = Field(0.05, description="Accepted messages resent, identical body.")
     conflict_share: float = Field(0.02, description="Accepted messages resent, changed body.")
-    deadlines_s: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0])
-    payload_bytes: int = 256
-    target_args: list[str] = Field(
-        default_factory=list, description="Reference target only: extra flags."
-    )
 
 
 def _setup(config: IdempotencyConfig, env: Environment, stack: ExitStack):
@@ -45,12 +38,8 @@ def _setup(config: IdempotencyConfig, env: Environment, stack: ExitStack):
             "resend_share and conflict_share must be shares (0 to 1) adding up to (0, 1], "
             f"not {config.resend_share:g} and {config.conflict_share:g}"
         )
-    settings = env.settings(
-        rate=config.rate,
-        duration_s=config.duration_s,
-        deadlines_s=tuple(config.deadlines_s),
-        payload_bytes=config.payload_bytes,
-        target_args=tuple(config.target_args),
+    settings = config.settings(
+        env,
         gates=Gates(max_error_rate=0.99),  # 409s are the point; loss is still a gate
         k6_env=(
             ("DD_RESEND_SHARE", f"{config.resend_share:g}"),

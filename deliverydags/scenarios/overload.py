@@ -14,7 +14,7 @@ from pydantic import Field
 from deliverydags.formats.send_records import read_sends
 from deliverydags.run.checks import Check
 from deliverydags.run.result import RunResult
-from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
+from deliverydags.run.scenario import CheckSpec, Environment, LoadConfig, Scenario
 from deliverydags.run.settings import Gates
 
 CHECKS = (
@@ -27,17 +27,13 @@ CHECKS = (
 )
 
 
-class OverloadConfig(ScenarioConfig):
-    rate: float = Field(300.0, description="Messages per second.")
-    duration_s: float = Field(20.0, description="Seconds of load.")
+class OverloadConfig(LoadConfig):
+    rate: float = 300.0
+    duration_s: float = 20.0
     deadlines_s: list[float] = Field(default_factory=lambda: [10.0, 30.0])
     max_backlog: int = Field(20, description="Reference target: accepted, unacknowledged cap.")
     slow_share: float = Field(0.3, description="Reference target: share of deliveries slowed.")
     slow_s: float = Field(2.0, description="Reference target: how long a slowed one waits.")
-    payload_bytes: int = 256
-    target_args: list[str] = Field(
-        default_factory=list, description="Reference target only: extra flags."
-    )
 
 
 def _setup(config: OverloadConfig, env: Environment, stack: ExitStack):
@@ -46,11 +42,8 @@ def _setup(config: OverloadConfig, env: Environment, stack: ExitStack):
         f"--fault-delay={config.slow_share:g}",
         f"--fault-delay-s={config.slow_s:g}",
     ]
-    settings = env.settings(
-        rate=config.rate,
-        duration_s=config.duration_s,
-        deadlines_s=tuple(config.deadlines_s),
-        payload_bytes=config.payload_bytes,
+    settings = config.settings(
+        env,
         # A user's service is overloaded by the rate alone; its own flags are its own.
         target_args=tuple(config.target_args)
         if env.target_url

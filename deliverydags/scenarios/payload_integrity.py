@@ -13,8 +13,8 @@ from contextlib import ExitStack
 
 from pydantic import Field
 
+from deliverydags.chaos.memory import watch
 from deliverydags.formats.send_records import read_sends
-from deliverydags.prometheus import MemoryCheck
 from deliverydags.run.checks import Check
 from deliverydags.run.result import RunResult
 from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
@@ -51,10 +51,7 @@ def _setup(config: IntegrityConfig, env: Environment, stack: ExitStack):
     sizes = [int(s) for s in config.payload_mix]
     if not sizes or any(not 2 <= s <= 65536 for s in sizes):
         raise ConfigError(f"payload_mix sizes must be 2 to 65536 bytes, not {config.payload_mix}")
-    assert env.prometheus is not None  # prometheus="required"
-    check = MemoryCheck(limit=config.max_growth, warmup_fraction=config.warmup_fraction)
-    hook = stack.enter_context(env.prometheus(memory_check=check))
-    env.log(f"memory from {hook.describe}")
+    hook = watch(env, stack, config.max_growth, config.warmup_fraction)
     settings = env.settings(
         rate=config.rate,
         duration_s=config.duration_s,

@@ -16,7 +16,7 @@ from pydantic import Field
 from deliverydags.formats.send_records import read_sends
 from deliverydags.run.checks import Check
 from deliverydags.run.result import RunResult
-from deliverydags.run.scenario import CheckSpec, Environment, Scenario, ScenarioConfig
+from deliverydags.run.scenario import CheckSpec, Environment, LoadConfig, Scenario
 from deliverydags.run.settings import ConfigError, Gates
 
 CHECKS = (
@@ -26,16 +26,9 @@ CHECKS = (
 )
 
 
-class TenantConfig(ScenarioConfig):
-    rate: float = Field(50.0, description="Messages per second, all tenants together.")
-    duration_s: float = Field(30.0, description="Seconds of load.")
+class TenantConfig(LoadConfig):
     tenants: int = Field(3, description="Tenants the reference target gets when none are set.")
     cross_tenant_share: float = Field(0.02, description="Sends with another tenant's token.")
-    deadlines_s: list[float] = Field(default_factory=lambda: [10.0, 30.0, 60.0])
-    payload_bytes: int = 256
-    target_args: list[str] = Field(
-        default_factory=list, description="Reference target only: extra flags."
-    )
 
 
 def _setup(config: TenantConfig, env: Environment, stack: ExitStack):
@@ -44,12 +37,8 @@ def _setup(config: TenantConfig, env: Environment, stack: ExitStack):
             "tenant_isolation needs at least 2 tenants and a cross_tenant_share in (0, 1), "
             f"not {config.tenants} and {config.cross_tenant_share:g}"
         )
-    settings = env.settings(
-        rate=config.rate,
-        duration_s=config.duration_s,
-        deadlines_s=tuple(config.deadlines_s),
-        payload_bytes=config.payload_bytes,
-        target_args=tuple(config.target_args),
+    settings = config.settings(
+        env,
         gates=Gates(max_error_rate=0.99),  # the 403s are the point; loss is still a gate
         tenants=config.tenants,
         k6_env=(("DD_CROSS_TENANT_SHARE", f"{config.cross_tenant_share:g}"),),

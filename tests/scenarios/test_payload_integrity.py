@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 
-from tests.conftest import run_cli
+from tests.support.scenario_cli import failed_checks, run_with_fault_log
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +17,10 @@ RUN = ["run", "payload_integrity", "--rate", "40", "--duration", "12", "--deadli
 RUN += ["--payload-mix", "100,2048,65536"]
 
 
-def _run(tmp_path: Path, *extra: str) -> tuple[int, dict, list[dict]]:
-    out, log = tmp_path / "result.json", tmp_path / "faults.ndjson"
-    proc = run_cli(*RUN, *extra, f"--target-arg=--fault-log={log}", "--work-dir",
-                   str(tmp_path), "--json", str(out))  # fmt: skip
-    assert out.is_file(), proc.stderr[-2000:]
-    faults = [orjson.loads(line) for line in log.read_bytes().splitlines()] if log.exists() else []
-    return proc.returncode, orjson.loads(out.read_bytes()), faults
-
-
 def test_clean_payloads_up_to_64_kib_pass_with_their_histogram(tmp_path: Path) -> None:
-    code, result, faults = _run(tmp_path)
-    failed = [g["name"] for g in result["gates"] if not g["passed"]]
-    assert code == 0 and failed == [] and faults == []
+    code, result, faults = run_with_fault_log(tmp_path, *RUN)
+    failed = failed_checks(result)
+    assert code == 0 and failed == set() and faults == []
     sizes = result["payload_sizes"]
     assert set(sizes) == {"100", "2048", "65536"}
     assert sum(sizes.values()) == result["counts"]["attempted"]
@@ -38,10 +28,9 @@ def test_clean_payloads_up_to_64_kib_pass_with_their_histogram(tmp_path: Path) -
 
 
 def test_corrupted_and_undigested_receipts_are_counted_exactly(tmp_path: Path) -> None:
-    code, result, faults = _run(
-        tmp_path, "--target-arg=--fault-corrupt=0.1", "--target-arg=--fault-undigest=0.1"
-    )
-    failed = {g["name"] for g in result["gates"] if not g["passed"]}
+    faulty = ["--target-arg=--fault-corrupt=0.1", "--target-arg=--fault-undigest=0.1"]
+    code, result, faults = run_with_fault_log(tmp_path, *RUN, *faulty)
+    failed = failed_checks(result)
     assert code == 1 and failed == {"zero_corrupted", "zero_undigested"}
     by_kind = {
         kind: {f["id"] for f in faults if f["fault"] == kind} for kind in ("corrupt", "undigest")
