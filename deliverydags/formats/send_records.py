@@ -41,43 +41,52 @@ class SendRecord:
         return self.send_class == "accepted"
 
 
-def read_sends(run_dir: Path) -> Iterator[SendRecord]:
-    """The run's send records in line order (none if the file is missing)."""
+def _lines(run_dir: Path) -> Iterator[dict]:
+    """The run's send lines of this format, parsed, in order (none if the file is
+    missing; a line that is not JSON is skipped, as the ledger skips it)."""
     path = Path(run_dir) / SENDS_FILE
     if not path.exists():
         return
-    seen: set[str] = set()
     with path.open("rb") as f:
         for line in f:
             if not line.startswith(PREFIX):
                 continue
             try:
                 rec = orjson.loads(line)
-                if rec.get("dd") != SENDS_FORMAT_VERSION or rec["id"] in seen:
-                    continue
-                if rec.get("resend") not in (None, ""):
-                    continue
-                intended = rec.get("intended_ms")
-                out = SendRecord(
-                    id=rec["id"],
-                    stream=rec["stream"],
-                    seq=int(rec["seq"]),
-                    sent_ms=float(rec["sent_ms"]),
-                    send_class=rec["class"],
-                    status=int(rec.get("status") or 0),
-                    variant=rec.get("variant") or "",
-                    intended_ms=_time(intended),
-                    digest=rec.get("digest"),
-                    tenant=rec.get("tenant"),
-                    bytes=rec.get("bytes"),
-                    cross_tenant=rec.get("cross_tenant") is True,
-                    answers_429=int(rec.get("answers_429") or 0),
-                    no_retry_after=int(rec.get("no_retry_after") or 0),
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            except orjson.JSONDecodeError:
                 continue
-            seen.add(out.id)
-            yield out
+            if isinstance(rec, dict) and rec.get("dd") == SENDS_FORMAT_VERSION:
+                yield rec
+
+
+def read_sends(run_dir: Path) -> Iterator[SendRecord]:
+    """The run's send records in line order: one per message (its first line; a resend
+    line is not a message)."""
+    seen: set[str] = set()
+    for rec in _lines(run_dir):
+        if rec.get("resend") not in (None, "") or rec.get("id") in seen:
+            continue
+        try:
+            out = SendRecord(
+                id=rec["id"],
+                stream=rec["stream"],
+                seq=int(rec["seq"]),
+                sent_ms=float(rec["sent_ms"]),
+                send_class=rec["class"],
+                status=int(rec.get("status") or 0),
+                variant=rec.get("variant") or "",
+                intended_ms=_time(rec.get("intended_ms")),
+                digest=rec.get("digest"),
+                tenant=rec.get("tenant"),
+                bytes=rec.get("bytes"),
+                cross_tenant=rec.get("cross_tenant") is True,
+                answers_429=int(rec.get("answers_429") or 0),
+                no_retry_after=int(rec.get("no_retry_after") or 0),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+        seen.add(out.id)
+        yield out
 
 
 @dataclass(frozen=True)
@@ -92,20 +101,13 @@ class ResendRecord:
 
 def read_resends(run_dir: Path) -> Iterator[ResendRecord]:
     """The run's resend lines, in line order (the repeats ``read_sends`` leaves out)."""
-    path = Path(run_dir) / SENDS_FILE
-    if not path.exists():
-        return
-    with path.open("rb") as f:
-        for line in f:
-            if not line.startswith(PREFIX):
-                continue
-            try:
-                rec = orjson.loads(line)
-                if rec.get("dd") != SENDS_FORMAT_VERSION or rec.get("resend") in (None, ""):
-                    continue
-                yield ResendRecord(rec["id"], str(rec["resend"]), int(rec.get("status") or 0))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+    for rec in _lines(run_dir):
+        if rec.get("resend") in (None, ""):
+            continue
+        try:
+            yield ResendRecord(rec["id"], str(rec["resend"]), int(rec.get("status") or 0))
+        except (KeyError, TypeError, ValueError):
+            continue
 
 
 def _time(value: object) -> float | None:
