@@ -149,7 +149,9 @@ def test_soak_shows_the_service_beside_the_ledger(tmp_path: Path) -> None:
 
 def test_prometheus_down_keeps_the_ledger_result(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
-    result = _soak(tmp_path, PrometheusResource(url=url))
+    # Latency is not what this test is about: a 4 s run's p95 can meet a slow second of a
+    # 2-core machine, and the ledger's other checks must stand.
+    result = _soak(tmp_path, PrometheusResource(url=url), p95_latency_ms=1000.0)
     checks = _checks(result)
     assert all(checks[name].passed for name in SOAK_GATES)  # the ledger's checks stand
     failed = checks["service_metrics_agree"]
