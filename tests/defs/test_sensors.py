@@ -27,7 +27,9 @@ from tests.conftest import soak_resources
 pytestmark = pytest.mark.integration
 
 NIGHT = "2026-11-21"
-TINY = {"rate": 40.0, "duration_s": 3.0, "deadlines_s": [2.0, 4.0, 6.0]}
+# A 3 s soak's p95 can meet the target's first slow second (241 ms seen in CI): the sensor,
+# not latency, is under test here.
+TINY = {"rate": 40.0, "duration_s": 3.0, "deadlines_s": [2.0, 4.0, 6.0], "p95_latency_ms": 1000.0}
 CHECKS = sorted(key.name for key in message_soak.check_keys)  # the gates and any others
 LOSSY = {**TINY, "target_args": ["--fault-drop", "0.2", "--fault-seed", "3"]}
 
@@ -68,12 +70,13 @@ def _soak(instance: dg.DagsterInstance, tmp_path: Path, config: dict) -> dg.Exec
 
 
 def _assert_green(result: dg.ExecuteInProcessResult) -> None:
-    """The soak itself passed every check (else the test's premise, not the sensor, failed)."""
+    """The soak itself passed every check but its warnings (else the test's premise, not
+    the sensor, failed)."""
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     red = {
         name: {k: v.value for k, v in e.metadata.items()}
         for name, e in checks.items()
-        if not e.passed
+        if not e.passed and e.severity != dg.AssetCheckSeverity.WARN
     }
     assert sorted(checks) == CHECKS and not red, f"the soak was not green: {red}"
 

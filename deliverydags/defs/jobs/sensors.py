@@ -56,7 +56,9 @@ def _check_failures(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> 
     failures = [f"{name} not evaluated" for name in missing]
     for name in expected:
         evaluation = evaluations.get(name)
-        if evaluation and not evaluation.passed:
+        # A warning (the soak's p50 / p99) is shown, never a reason to hold chaos back.
+        warning = evaluation is not None and evaluation.severity == dg.AssetCheckSeverity.WARN
+        if evaluation and not evaluation.passed and not warning:
             failures.append(f"{name} failed{_observed(evaluation)}")
     return failures
 
