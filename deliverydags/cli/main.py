@@ -14,10 +14,7 @@ from deliverydags.cli.history import COMMANDS as ANALYSIS_COMMANDS
 from deliverydags.cli.history import add_subcommands as add_analysis_commands
 from deliverydags.cli.history import dispatch as run_analysis
 from deliverydags.cli.scenarios import print_catalog
-from deliverydags.procs import ServiceError
-from deliverydags.run.k6 import K6Error
-from deliverydags.run.runner import SetupError
-from deliverydags.run.settings import ConfigError
+from deliverydags.run.runner import SETUP_ERRORS
 
 EXIT_SETUP, EXIT_ABORTED = 2, run.EXIT_ABORTED
 
@@ -55,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from deliverydags.defs.demo import run_demo
 
         return run_demo(rate=args.rate, duration_s=args.duration)
-    except (ConfigError, SetupError, K6Error, ServiceError) as exc:
+    except SETUP_ERRORS as exc:
         print(f"deliverydags: {exc}", file=sys.stderr)
         return EXIT_SETUP
     except KeyboardInterrupt:

@@ -178,9 +178,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _prometheus(scenario: Scenario, run_dir: Path, run_id: str):
     """The service's metrics: from DELIVERYDAGS_PROMETHEUS_URL when set, else (only for a
-    scenario that needs them) a private Prometheus for this run."""
+    scenario that needs them) a private Prometheus for this run; run_scenario leaves it
+    unused by a scenario that reads none."""
     url = config.env(config.PROMETHEUS_URL)
-    if scenario.prometheus == "unused" or (scenario.prometheus == "optional" and not url):
+    if not url and scenario.prometheus != "required":
         return None
     from deliverydags.prometheus import PrometheusHook
 

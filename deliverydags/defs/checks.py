@@ -40,7 +40,6 @@ def check_results(
     names: Iterable[str],
     *,
     missing: str,
-    missing_limit: str = "n/a",
     warnings: Iterable[str] = (),
 ) -> list[dg.AssetCheckResult]:
     """One asset check result per name, from the run's check of that name (a hook's
@@ -49,8 +48,6 @@ def check_results(
     by_name = {c.name: c for c in checks}
     warn = set(warnings)
     return [
-        check_result(
-            by_name.get(name) or Check(name, False, missing, missing_limit), name, name in warn
-        )
+        check_result(by_name.get(name) or Check(name, False, missing, "n/a"), name, name in warn)
         for name in names
     ]

@@ -47,6 +47,10 @@ class HarnessError(SetupError):
     receipts say nothing about the target."""
 
 
+# No result to judge: a bad setting, missing k6, an unreachable service, a harness failure.
+SETUP_ERRORS = (ConfigError, SetupError, K6Error, ServiceError)
+
+
 @dataclass(frozen=True)
 class Secrets:
     target_token: str | None
@@ -436,6 +440,7 @@ def _redact_url(url: str | None) -> str:
 
 
 __all__ = [
+    "SETUP_ERRORS",
     "ConfigError",
     "HarnessError",
     "K6Error",

@@ -95,15 +95,6 @@ class RunSettings:
         return self
 
 
-def parse_deadlines(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise ConfigError(
-            f"deadlines must be comma-separated seconds, e.g. 30,300,900, not {text!r}"
-        ) from None
-
-
 def _split_addr(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:

@@ -20,11 +20,9 @@ from deliverydags.defs.resources import (
     PrometheusResource,
     ResultsStoreResource,
 )
-from deliverydags.procs import ServiceError
 from deliverydags.prometheus import service_report
-from deliverydags.run.k6 import K6Error
 from deliverydags.run.result import RunResult
-from deliverydags.run.runner import HarnessError, SetupError, new_run_id
+from deliverydags.run.runner import SETUP_ERRORS, HarnessError, new_run_id
 from deliverydags.run.scenario import (
     Environment,
     Scenario,
@@ -32,10 +30,7 @@ from deliverydags.run.scenario import (
     missing_reason,
     run_scenario,
 )
-from deliverydags.run.settings import ConfigError
 from deliverydags.run.summary import markdown
-
-SETUP_ERRORS = (ConfigError, SetupError, K6Error, ServiceError)
 
 # The CHAOS RESULT CONVENTION's figures, always in a chaos result's metadata.
 CHAOS_KEYS = (
